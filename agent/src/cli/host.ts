@@ -1,0 +1,51 @@
+import type { Config } from '../config.js';
+import { CgroupResolver } from '../discover/cgroups.js';
+import { DockerDiscovery } from '../discover/docker.js';
+import type { WorkloadSource } from '../discover/source.js';
+import { ProcFs } from '../host/procfs.js';
+import type { Logger } from '../log.js';
+import { Sampler } from '../sample/sampler.js';
+
+/** The host-reading parts every command shares, wired from the config. */
+export interface HostView {
+  readonly procfs: ProcFs;
+  readonly resolver: CgroupResolver;
+  readonly sources: readonly WorkloadSource[];
+  readonly sampler: Sampler;
+  start(): void;
+  /** Resolves when every source finished its first discovery attempt. */
+  ready(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function openHost(config: Config, log: Logger): HostView {
+  const procfs = new ProcFs(config.procfs);
+  const resolver = new CgroupResolver(procfs, config.cgroupfs);
+  const sources: WorkloadSource[] = [];
+  if (config.dockerEnabled) {
+    sources.push(
+      new DockerDiscovery({
+        host: config.dockerHost,
+        resolver,
+        labelAllowlist: config.dockerLabels,
+        log: log.child({ collector: 'docker' }),
+      }),
+    );
+  }
+  const sampler = new Sampler(procfs, sources, log);
+  return {
+    procfs,
+    resolver,
+    sources,
+    sampler,
+    start() {
+      for (const s of sources) s.start();
+    },
+    async ready() {
+      await Promise.all(sources.map((s) => s.ready()));
+    },
+    async stop() {
+      await Promise.all(sources.map((s) => s.stop()));
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { Config } from '../config.js';
+import { cgroupDirs, readCgroupPids } from '../host/cgroupfs.js';
+import { createLogger } from '../log.js';
+import type { Workload } from '../model.js';
+import { openHost } from './host.js';
+import { renderTable } from './table.js';
+
+/** One line of `microstat ls --format json`. */
+export interface ListedWorkload {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: Workload['kind'];
+  readonly runtime: string;
+  readonly engine: string;
+  readonly image: string;
+  readonly hypervisor: string;
+  readonly state: string;
+  /** Host pids that belong to the workload. */
+  readonly pids: number[];
+  /** Cgroup directories the workload's figures are read from. */
+  readonly cgroups: string[];
+}
+
+export type ListFormat = 'table' | 'json';
+
+/** `microstat ls`: the discovered workloads, once. */
+export async function ls(config: Config, format: ListFormat): Promise<void> {
+  const log = createLogger(config.logLevel, config.logFormat);
+  const host = openHost(config, log);
+  host.start();
+  await host.ready();
+  const listed: ListedWorkload[] = [];
+  for (const source of host.sources) {
+    for (const w of source.workloads()) listed.push(await describe(w));
+  }
+  await host.stop();
+
+  listed.sort((a, b) => a.name.localeCompare(b.name));
+  if (format === 'json') {
+    process.stdout.write(`${JSON.stringify(listed, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    renderTable(
+      [
+        'ID',
+        'NAME',
+        'KIND',
+        'RUNTIME',
+        'ENGINE',
+        'IMAGE',
+        'HYPERVISOR',
+        'PIDS',
+      ],
+      listed.map((w) => [
+        w.id.slice(0, 12),
+        w.name,
+        w.kind,
+        w.runtime,
+        w.engine,
+        w.image,
+        w.hypervisor === '' ? '-' : w.hypervisor,
+        String(w.pids.length),
+      ]),
+    ),
+  );
+}
+
+async function describe(w: Workload): Promise<ListedWorkload> {
+  const pids = w.cgroup === undefined ? [] : await readCgroupPids(w.cgroup);
+  return {
+    id: w.id,
+    name: w.name,
+    kind: w.kind,
+    runtime: w.runtime,
+    engine: w.engine,
+    image: w.image,
+    hypervisor: w.hypervisor,
+    state: w.state,
+    pids: pids.sort((a, b) => a - b),
+    cgroups: w.cgroup === undefined ? [] : cgroupDirs(w.cgroup),
+  };
+}

@@ -1,0 +1,159 @@
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from './log.js';
+
+/**
+ * Every flag of the agent, in one scheme (node_exporter's dotted names),
+ * each mirrored by an environment variable. The defaults below are the only
+ * place where host paths such as /proc appear.
+ */
+export interface Config {
+  readonly listenAddress: { readonly host: string; readonly port: number };
+  readonly procfs: string;
+  readonly cgroupfs: string;
+  readonly runDir: string;
+  readonly dockerHost: string;
+  readonly dockerEnabled: boolean;
+  /** Docker labels copied onto microstat_workload_info, by exact key. */
+  readonly dockerLabels: readonly string[];
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+export const DEFAULT_PORT = 8095;
+
+export interface FlagSpec {
+  /** The long flag without dashes, e.g. `web.listen-address`. */
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+  /** Undefined for switches, which default to on. */
+  readonly defaultValue: string | undefined;
+  readonly choices?: readonly string[];
+}
+
+/** Options shared by every command that reads the host. */
+export const HOST_FLAGS: readonly FlagSpec[] = [
+  {
+    flag: 'path.procfs',
+    env: 'MICROSTAT_PATH_PROCFS',
+    help: 'procfs mount point',
+    defaultValue: '/proc',
+  },
+  {
+    flag: 'path.cgroupfs',
+    env: 'MICROSTAT_PATH_CGROUPFS',
+    help: 'cgroup filesystem root (v1 controllers, v2 or both)',
+    defaultValue: '/sys/fs/cgroup',
+  },
+  {
+    flag: 'path.run',
+    env: 'MICROSTAT_PATH_RUN',
+    help: 'runtime state directory (Kata state lives below it)',
+    defaultValue: '/run',
+  },
+  {
+    flag: 'docker.host',
+    env: 'MICROSTAT_DOCKER_HOST',
+    help: 'Docker Engine API address (unix:// or tcp://); DOCKER_HOST is honoured',
+    defaultValue: process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock',
+  },
+  {
+    flag: 'docker.labels',
+    env: 'MICROSTAT_DOCKER_LABELS',
+    help: 'comma-separated Docker label keys to export as label_<key> on microstat_workload_info',
+    defaultValue: '',
+  },
+  {
+    flag: 'collector.docker',
+    env: 'MICROSTAT_COLLECTOR_DOCKER',
+    help: 'discover Docker containers (--no-collector.docker to disable)',
+    defaultValue: undefined,
+  },
+];
+
+/**
+ * Logging flags. The agent logs at info by default; one-shot commands at
+ * warn, so that their stderr stays quiet unless something is wrong.
+ */
+export function logFlags(defaultLevel: LogLevel): FlagSpec[] {
+  return [
+    {
+      flag: 'log.level',
+      env: 'MICROSTAT_LOG_LEVEL',
+      help: 'only log messages at or above this level',
+      defaultValue: defaultLevel,
+      choices: LOG_LEVELS,
+    },
+    {
+      flag: 'log.format',
+      env: 'MICROSTAT_LOG_FORMAT',
+      help: 'log line format',
+      defaultValue: 'logfmt',
+      choices: LOG_FORMATS,
+    },
+  ];
+}
+
+export const SERVE_FLAGS: readonly FlagSpec[] = [
+  {
+    flag: 'web.listen-address',
+    env: 'MICROSTAT_WEB_LISTEN_ADDRESS',
+    help: 'address to serve metrics, API and dashboard on (host:port)',
+    defaultValue: `127.0.0.1:${DEFAULT_PORT}`,
+  },
+];
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses `host:port`, `[v6]:port` or `:port` (all interfaces). */
+export function parseListenAddress(raw: string): Config['listenAddress'] {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) {
+    throw new ConfigError(
+      `--web.listen-address: expected host:port, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return {
+    host: match[1] ?? (match[2] === '' ? '0.0.0.0' : (match[2] ?? '')),
+    port,
+  };
+}
+
+/**
+ * Builds the typed config from parsed option values keyed by flag name
+ * (`web.listen-address`, ...). Switches arrive as booleans.
+ */
+export function buildConfig(
+  values: ReadonlyMap<string, string | boolean>,
+): Config {
+  const text = (flag: string): string => {
+    const value = values.get(flag);
+    if (typeof value !== 'string')
+      throw new ConfigError(`--${flag} is required`);
+    return value;
+  };
+  const listen = values.get('web.listen-address');
+  return {
+    listenAddress: parseListenAddress(
+      typeof listen === 'string' ? listen : `127.0.0.1:${DEFAULT_PORT}`,
+    ),
+    procfs: text('path.procfs'),
+    cgroupfs: text('path.cgroupfs'),
+    runDir: text('path.run'),
+    dockerHost: text('docker.host'),
+    dockerEnabled: values.get('collector.docker') !== false,
+    dockerLabels: text('docker.labels')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+    logLevel: text('log.level') as LogLevel,
+    logFormat: text('log.format') as LogFormat,
+  };
+}

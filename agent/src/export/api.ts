@@ -1,0 +1,69 @@
+import type { Limit, Snapshot, Workload, WorkloadUsage } from '../model.js';
+import { effectiveMemoryLimit } from '../sample/rates.js';
+
+/**
+ * The JSON payloads of the HTTP API. The dashboard and `microstat stats
+ * --url` import these types, so a change here breaks their build.
+ */
+export interface WorkloadJson {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: Workload['kind'];
+  readonly runtime: string;
+  readonly engine: string;
+  readonly image: string;
+  readonly hypervisor: string;
+  readonly state: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly composeProject: string;
+  readonly composeService: string;
+  readonly initPid?: number;
+  readonly usage: WorkloadUsage & {
+    /** The limit docker shows: configured, or host memory when unlimited. */
+    readonly memoryLimitBytes?: number;
+  };
+}
+
+export interface WorkloadsResponse {
+  readonly takenAtMs: number;
+  readonly monotonicSeconds: number;
+  readonly host: Snapshot['host'];
+  readonly workloads: readonly WorkloadJson[];
+  readonly collectors: Snapshot['collectors'];
+}
+
+export function workloadsResponse(snapshot: Snapshot): WorkloadsResponse {
+  return {
+    takenAtMs: snapshot.takenAtMs,
+    monotonicSeconds: snapshot.monotonicSeconds,
+    host: snapshot.host,
+    collectors: snapshot.collectors,
+    workloads: snapshot.workloads.map(({ workload: w, usage }) => ({
+      id: w.id,
+      name: w.name,
+      kind: w.kind,
+      runtime: w.runtime,
+      engine: w.engine,
+      image: w.image,
+      hypervisor: w.hypervisor,
+      state: w.state,
+      labels: w.labels,
+      composeProject: w.composeProject,
+      composeService: w.composeService,
+      initPid: w.initPid,
+      usage: {
+        ...usage,
+        memoryLimitBytes: limitBytes(usage.memoryLimit, snapshot),
+      },
+    })),
+  };
+}
+
+function limitBytes(
+  limit: Limit | undefined,
+  snapshot: Snapshot,
+): number | undefined {
+  return limit === undefined
+    ? undefined
+    : effectiveMemoryLimit(limit, snapshot.host);
+}

@@ -1,0 +1,302 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative, isAbsolute, sep } from 'node:path';
+
+import type { CgroupLocation, Controller, WorkloadUsage } from '../model.js';
+import {
+  parseBlkioServiceBytes,
+  parseFlatKeyed,
+  parseIoStat,
+  parseLimit,
+  parsePidList,
+  parseSingleValue,
+  type BlockBytes,
+} from '../parse/cgroup-files.js';
+import type { CgroupMembership } from '../parse/pid-cgroup.js';
+import { isGone, readText } from './read.js';
+
+const CONTROLLERS: readonly Controller[] = [
+  'cpu',
+  'cpuacct',
+  'memory',
+  'pids',
+  'blkio',
+];
+
+/**
+ * How the cgroup tree under the root is mounted: v1 controllers each at a
+ * directory (`cpu,cpuacct` co-mounted with `cpu` and `cpuacct` symlinks on
+ * most distributions), a v2 hierarchy at the root (pure v2) or at `unified`
+ * (hybrid), or both.
+ */
+export interface CgroupLayout {
+  readonly v1: ReadonlyMap<string, string>;
+  readonly unified: string | undefined;
+}
+
+export type CgroupMode = 'v1' | 'v2' | 'hybrid' | 'none';
+
+export function layoutMode(layout: CgroupLayout): CgroupMode {
+  if (layout.v1.size > 0) return layout.unified === undefined ? 'v1' : 'hybrid';
+  return layout.unified === undefined ? 'none' : 'v2';
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch (error: unknown) {
+    if (isGone(error)) return false;
+    throw error;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error: unknown) {
+    if (isGone(error)) return false;
+    throw error;
+  }
+}
+
+/**
+ * Works out the layout from the directory itself rather than from
+ * /proc/self/mountinfo, so that an injected root (a fixture tree, or the
+ * host's tree bind-mounted into a container) is read the same way.
+ */
+export async function detectLayout(root: string): Promise<CgroupLayout> {
+  if (await exists(join(root, 'cgroup.controllers'))) {
+    return { v1: new Map(), unified: root };
+  }
+  const v1 = new Map<string, string>();
+  let unified: string | undefined;
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (error: unknown) {
+    if (isGone(error)) return { v1, unified };
+    throw error;
+  }
+  for (const name of names.sort()) {
+    const dir = join(root, name);
+    if (!(await isDir(dir))) continue;
+    if (name === 'unified' && (await exists(join(dir, 'cgroup.controllers')))) {
+      unified = dir;
+      continue;
+    }
+    for (const controller of name.split(',')) {
+      if (!v1.has(controller)) v1.set(controller, dir);
+    }
+  }
+  return { v1, unified };
+}
+
+/**
+ * Resolves where a process's cgroups live from its /proc/<pid>/cgroup. v1
+ * controllers win when mounted (that is where docker stats reads on a
+ * hybrid host); otherwise the v2 `0::` line. Paths that would leave the
+ * root (a foreign cgroup namespace shows `/../..`) resolve to nothing.
+ */
+export function resolveCgroup(
+  layout: CgroupLayout,
+  memberships: readonly CgroupMembership[],
+): CgroupLocation | undefined {
+  const dirs: Partial<Record<Controller, string>> = {};
+  let found = false;
+  for (const m of memberships) {
+    for (const c of m.controllers) {
+      const mount = layout.v1.get(c);
+      if (mount === undefined || !CONTROLLERS.includes(c as Controller))
+        continue;
+      const dir = inside(mount, m.path);
+      if (dir === undefined) continue;
+      dirs[c as Controller] = dir;
+      found = true;
+    }
+  }
+  if (found) return { version: 1, dirs };
+
+  const v2 = memberships.find(
+    (m) => m.hierarchyId === 0 && m.controllers.length === 0,
+  );
+  if (layout.unified === undefined || v2 === undefined) return undefined;
+  const dir = inside(layout.unified, v2.path);
+  return dir === undefined ? undefined : { version: 2, dir };
+}
+
+function inside(mount: string, path: string): string | undefined {
+  const dir = join(mount, path);
+  const rel = relative(mount, dir);
+  // `..` or `../x` leaves the mount; a cgroup named `..foo` does not.
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    return undefined;
+  return dir;
+}
+
+/** Reads a file under a cgroup dir; undefined when the file or dir is gone. */
+async function read(
+  dir: string | undefined,
+  file: string,
+): Promise<string | undefined> {
+  if (dir === undefined) return undefined;
+  try {
+    return await readText(join(dir, file));
+  } catch (error: unknown) {
+    if (isGone(error)) return undefined;
+    throw error;
+  }
+}
+
+function mapped<T>(
+  text: string | undefined,
+  parse: (text: string) => T,
+): T | undefined {
+  return text === undefined ? undefined : parse(text);
+}
+
+/**
+ * Reads a cgroup's counters the way docker stats does (docker/cli
+ * stats_helpers.go): memory usage is usage minus inactive file pages unless
+ * that would go negative; block I/O sums Read and Write over devices.
+ */
+export async function readCgroupUsage(
+  location: CgroupLocation,
+): Promise<WorkloadUsage> {
+  return location.version === 1 ? readV1(location.dirs) : readV2(location.dir);
+}
+
+async function readV1(
+  dirs: Partial<Record<Controller, string>>,
+): Promise<WorkloadUsage> {
+  const [usageNs, memUsage, memStat, memLimit, pids, pidsMax, blkio] =
+    await Promise.all([
+      read(dirs.cpuacct, 'cpuacct.usage'),
+      read(dirs.memory, 'memory.usage_in_bytes'),
+      read(dirs.memory, 'memory.stat'),
+      read(dirs.memory, 'memory.limit_in_bytes'),
+      read(dirs.pids, 'pids.current'),
+      read(dirs.pids, 'pids.max'),
+      readV1Blkio(dirs.blkio),
+    ]);
+
+  const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
+  // Hierarchical totals first: they include child cgroups.
+  const pick = (key: string): number | undefined =>
+    stat?.get(`total_${key}`) ?? stat?.get(key);
+  const usage = mapped(memUsage, (t) =>
+    parseSingleValue('memory.usage_in_bytes', t),
+  );
+
+  return {
+    cpuSeconds: mapped(
+      usageNs,
+      (t) => parseSingleValue('cpuacct.usage', t) / 1e9,
+    ),
+    memoryUsageBytes: workingSet(usage, pick('inactive_file')),
+    memoryRssBytes: pick('rss'),
+    memoryCacheBytes: pick('cache'),
+    memoryLimit: mapped(memLimit, (t) =>
+      parseLimit('memory.limit_in_bytes', t),
+    ),
+    pids: mapped(pids, (t) => parseSingleValue('pids.current', t)),
+    pidsLimit: mapped(pidsMax, (t) => parseLimit('pids.max', t)),
+    blockReadBytes: blkio?.readBytes,
+    blockWriteBytes: blkio?.writeBytes,
+  };
+}
+
+/**
+ * v1 block I/O: the CFQ/BFQ-independent `blkio.io_service_bytes_recursive`
+ * where the kernel fills it, else the throttle policy's counters, which
+ * every v1 kernel keeps (the same order containerd's cgroups library uses).
+ */
+async function readV1Blkio(
+  dir: string | undefined,
+): Promise<BlockBytes | undefined> {
+  for (const file of [
+    'blkio.io_service_bytes_recursive',
+    'blkio.throttle.io_service_bytes_recursive',
+    'blkio.throttle.io_service_bytes',
+  ]) {
+    const text = await read(dir, file);
+    const bytes = mapped(text, (t) => parseBlkioServiceBytes(file, t));
+    if (bytes !== undefined) return bytes;
+    // An existing but empty throttle file means no I/O yet: zeros.
+    if (text !== undefined && file.startsWith('blkio.throttle')) {
+      return { readBytes: 0, writeBytes: 0 };
+    }
+  }
+  return undefined;
+}
+
+async function readV2(dir: string): Promise<WorkloadUsage> {
+  const [cpuStat, memCurrent, memStat, memMax, pids, pidsMax, ioStat] =
+    await Promise.all([
+      read(dir, 'cpu.stat'),
+      read(dir, 'memory.current'),
+      read(dir, 'memory.stat'),
+      read(dir, 'memory.max'),
+      read(dir, 'pids.current'),
+      read(dir, 'pids.max'),
+      read(dir, 'io.stat'),
+    ]);
+
+  const cpu = mapped(cpuStat, (t) => parseFlatKeyed('cpu.stat', t));
+  const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
+  const usage = mapped(memCurrent, (t) =>
+    parseSingleValue('memory.current', t),
+  );
+  const usec = cpu?.get('usage_usec');
+  const io = mapped(ioStat, (t) => parseIoStat('io.stat', t));
+
+  return {
+    cpuSeconds: usec === undefined ? undefined : usec / 1e6,
+    memoryUsageBytes: workingSet(usage, stat?.get('inactive_file')),
+    memoryRssBytes: stat?.get('anon'),
+    memoryCacheBytes: stat?.get('file'),
+    memoryLimit: mapped(memMax, (t) => parseLimit('memory.max', t)),
+    pids: mapped(pids, (t) => parseSingleValue('pids.current', t)),
+    pidsLimit: mapped(pidsMax, (t) => parseLimit('pids.max', t)),
+    blockReadBytes: io?.readBytes,
+    blockWriteBytes: io?.writeBytes,
+  };
+}
+
+/** docker stats' MEM USAGE: usage minus inactive file, unless not below it. */
+export function workingSet(
+  usage: number | undefined,
+  inactiveFile: number | undefined,
+): number | undefined {
+  if (usage === undefined) return undefined;
+  if (inactiveFile === undefined || inactiveFile >= usage) return usage;
+  return usage - inactiveFile;
+}
+
+/** The directories of a cgroup location, one per mounted controller. */
+export function cgroupDirs(location: CgroupLocation): string[] {
+  if (location.version === 2) return [location.dir];
+  return [...new Set(Object.values(location.dirs))];
+}
+
+/**
+ * The processes in a cgroup (cgroup.procs), from the first controller
+ * directory that lists any: v1 hierarchies hold the same tasks.
+ */
+export async function readCgroupPids(
+  location: CgroupLocation,
+): Promise<number[]> {
+  const dirs =
+    location.version === 2
+      ? [location.dir]
+      : [
+          location.dirs.pids,
+          location.dirs.memory,
+          location.dirs.cpuacct,
+          location.dirs.cpu,
+        ];
+  for (const dir of dirs) {
+    const text = await read(dir, 'cgroup.procs');
+    if (text !== undefined) return parsePidList('cgroup.procs', text);
+  }
+  return [];
+}

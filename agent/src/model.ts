@@ -1,0 +1,108 @@
+/**
+ * The shared vocabulary of the agent: what a workload is, what one reading of
+ * its counters holds, and how "absent", "unlimited" and zero stay apart.
+ *
+ * Conventions: every figure is in base units (seconds, bytes) and says so in
+ * its name. A field that could not be read is `undefined`, never 0. A limit is
+ * a number of bytes (or pids) or the literal "unlimited".
+ */
+
+export const UNLIMITED = 'unlimited';
+/** A configured ceiling: a number, or no ceiling at all. */
+export type Limit = number | typeof UNLIMITED;
+
+export type WorkloadKind = 'container' | 'microvm';
+
+/** The cgroup controllers whose files the agent reads. */
+export type Controller = 'cpu' | 'cpuacct' | 'memory' | 'pids' | 'blkio';
+
+/**
+ * Where a workload's cgroup lives, resolved from `/proc/<pid>/cgroup` of one
+ * of its processes. Paths are absolute directories under the cgroup root.
+ */
+export type CgroupLocation =
+  | { readonly version: 1; readonly dirs: Partial<Record<Controller, string>> }
+  | { readonly version: 2; readonly dir: string };
+
+/** A workload as discovery sees it: identity, names and where to read it. */
+export interface Workload {
+  /** Container id (Docker: 64 hex digits) or Kata sandbox id. */
+  readonly id: string;
+  /** Human name: the Docker name without its leading slash, or the id. */
+  readonly name: string;
+  readonly kind: WorkloadKind;
+  /** Low-level runtime: runc, kata, crun, ... */
+  readonly runtime: string;
+  /** Who manages it: docker, containerd, ... */
+  readonly engine: string;
+  readonly image: string;
+  /** qemu, cloud-hypervisor, firecracker, dragonball; empty for containers. */
+  readonly hypervisor: string;
+  /** Engine state (running, paused, ...). */
+  readonly state: string;
+  /** Engine labels on the operator's allow-list (never all of them). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** docker compose project and service; empty when not from compose. */
+  readonly composeProject: string;
+  readonly composeService: string;
+  /** The host pid whose namespaces and cgroups stand for the workload. */
+  readonly initPid: number | undefined;
+  /**
+   * Whether the workload has a network namespace of its own whose traffic
+   * is its traffic. False for containers on the host's network.
+   */
+  readonly ownNetwork: boolean;
+  readonly cgroup: CgroupLocation | undefined;
+}
+
+/** One reading of a workload's counters. Counters are cumulative. */
+export interface WorkloadUsage {
+  readonly cpuSeconds?: number;
+  /** docker's MEM USAGE: usage minus inactive file pages. */
+  readonly memoryUsageBytes?: number;
+  readonly memoryRssBytes?: number;
+  /** Page cache charged to the workload. */
+  readonly memoryCacheBytes?: number;
+  readonly memoryLimit?: Limit;
+  readonly pids?: number;
+  readonly pidsLimit?: Limit;
+  readonly networkReceiveBytes?: number;
+  readonly networkTransmitBytes?: number;
+  readonly blockReadBytes?: number;
+  readonly blockWriteBytes?: number;
+}
+
+/** Host-wide figures every rate and percentage is measured against. */
+export interface HostUsage {
+  /** Online CPUs: the `cpuN` lines of /proc/stat, as docker counts them. */
+  readonly cpus: number;
+  readonly memoryTotalBytes: number;
+  /**
+   * Host CPU time as docker stats counts it: user..softirq of the `cpu` line
+   * of /proc/stat (steal and guest left out), in seconds.
+   */
+  readonly systemCpuSeconds: number;
+}
+
+/** How one collector fared in one collection. */
+export interface CollectorStatus {
+  readonly collector: string;
+  readonly success: boolean;
+  readonly durationSeconds: number;
+}
+
+/** Everything one collection read, at one moment. */
+export interface Snapshot {
+  /** Wall clock of the reading, in milliseconds since the epoch. */
+  readonly takenAtMs: number;
+  /** Monotonic clock of the reading, in seconds, for rates. */
+  readonly monotonicSeconds: number;
+  readonly host: HostUsage;
+  readonly workloads: readonly WorkloadReading[];
+  readonly collectors: readonly CollectorStatus[];
+}
+
+export interface WorkloadReading {
+  readonly workload: Workload;
+  readonly usage: WorkloadUsage;
+}

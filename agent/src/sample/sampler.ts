@@ -1,0 +1,158 @@
+import pLimit from 'p-limit';
+
+import { readCgroupUsage } from '../host/cgroupfs.js';
+import type { ProcFs } from '../host/procfs.js';
+import { isGone } from '../host/read.js';
+import type { WorkloadSource } from '../discover/source.js';
+import type { Logger } from '../log.js';
+import type {
+  CollectorStatus,
+  HostUsage,
+  Snapshot,
+  Workload,
+  WorkloadReading,
+  WorkloadUsage,
+} from '../model.js';
+import { sumNonLoopback } from '../parse/net-dev.js';
+import { dockerSystemTicks } from '../parse/proc-stat.js';
+import { TICKS_PER_SECOND } from '../host/procfs.js';
+
+const NO_USAGE: WorkloadUsage = {};
+
+/** Workloads read at once: enough to keep the disk queue busy, few fds. */
+const READ_CONCURRENCY = 16;
+
+/**
+ * Reads every workload's counters once per call. Concurrent callers (two
+ * scrapers, the API) share one reading in flight instead of each walking
+ * the host. Workloads whose cgroup vanished since discovery are left out
+ * of the snapshot, so their series disappear at once.
+ */
+export class Sampler {
+  private inflight: Promise<Snapshot> | undefined;
+  private readonly limit = pLimit(READ_CONCURRENCY);
+  private readonly lastFailure = new Map<string, string>();
+
+  constructor(
+    private readonly procfs: ProcFs,
+    private readonly sources: readonly WorkloadSource[],
+    private readonly log: Logger,
+  ) {}
+
+  sample(): Promise<Snapshot> {
+    this.inflight ??= this.read().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async read(): Promise<Snapshot> {
+    const hostStart = performance.now();
+    const host = await this.readHost();
+    const collectors: CollectorStatus[] = [
+      { collector: 'host', success: true, durationSeconds: since(hostStart) },
+    ];
+
+    const workloads: WorkloadReading[] = [];
+    for (const source of this.sources) {
+      const start = performance.now();
+      const results = await Promise.all(
+        source.workloads().map((w) => this.limit(() => this.readWorkload(w))),
+      );
+      const failures: string[] = [];
+      for (const result of results) {
+        if (typeof result === 'string') failures.push(result);
+        else if (result !== undefined) workloads.push(result);
+      }
+      this.report(source.name, failures);
+      collectors.push({
+        collector: source.name,
+        success: source.healthy() && failures.length === 0,
+        durationSeconds: since(start),
+      });
+    }
+
+    return {
+      takenAtMs: Date.now(),
+      monotonicSeconds: performance.now() / 1000,
+      host,
+      workloads,
+      collectors,
+    };
+  }
+
+  private async readHost(): Promise<HostUsage> {
+    const [stat, meminfo] = await Promise.all([
+      this.procfs.stat(),
+      this.procfs.meminfo(),
+    ]);
+    return {
+      cpus: stat.onlineCpus,
+      memoryTotalBytes: meminfo.get('MemTotal') ?? 0,
+      systemCpuSeconds: dockerSystemTicks(stat.cpu) / TICKS_PER_SECOND,
+    };
+  }
+
+  /**
+   * One workload's reading; undefined when it is gone, an error message
+   * when it could not be read for another reason.
+   */
+  private async readWorkload(
+    workload: Workload,
+  ): Promise<WorkloadReading | string | undefined> {
+    try {
+      const [cgroup, network] = await Promise.all([
+        workload.cgroup === undefined
+          ? NO_USAGE
+          : readCgroupUsage(workload.cgroup),
+        this.readNetwork(workload),
+      ]);
+      if (
+        cgroup.cpuSeconds === undefined &&
+        cgroup.memoryUsageBytes === undefined
+      ) {
+        return undefined;
+      }
+      const usage: WorkloadUsage = { ...cgroup, ...network };
+      return { workload, usage };
+    } catch (error: unknown) {
+      if (isGone(error)) return undefined;
+      return `${workload.id}: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
+  private async readNetwork(w: Workload): Promise<Partial<WorkloadUsage>> {
+    if (!w.ownNetwork || w.initPid === undefined) return {};
+    try {
+      const sums = sumNonLoopback(await this.procfs.netDev(w.initPid));
+      return {
+        networkReceiveBytes: sums.receiveBytes,
+        networkTransmitBytes: sums.transmitBytes,
+      };
+    } catch (error: unknown) {
+      if (isGone(error)) return {};
+      throw error;
+    }
+  }
+
+  /** Logs a source's read failures once each time they change. */
+  private report(source: string, failures: readonly string[]): void {
+    const summary =
+      failures.length === 0
+        ? ''
+        : `${failures.length} failed: ${failures[0] ?? ''}`;
+    if (summary === (this.lastFailure.get(source) ?? '')) return;
+    this.lastFailure.set(source, summary);
+    if (summary === '')
+      this.log.info({ collector: source }, 'workload reads recovered');
+    else
+      this.log.warn(
+        { collector: source, failed: failures.length, first: failures[0] },
+        'workload reads failed',
+      );
+  }
+}
+
+function since(start: number): number {
+  return (performance.now() - start) / 1000;
+}
