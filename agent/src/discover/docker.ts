@@ -97,11 +97,6 @@ export class DockerDiscovery implements WorkloadSource {
     this.options.log.warn('Docker event stream ended, reconnecting');
   }
 
-  private logStreamEnd(): void {
-    if (this.abort.signal.aborted) return;
-    this.options.log.warn('Docker event stream ended, reconnecting');
-  }
-
   /** One connection: subscribe, list, then apply events until it ends. */
   private async session(): Promise<void> {
     const client = await DockerClient.connect(this.options.host);
