@@ -17,6 +17,9 @@ export interface Config {
   readonly runDir: string;
   readonly dockerHost: string;
   readonly dockerEnabled: boolean;
+  readonly kataEnabled: boolean;
+  readonly containerdAddress: string;
+  readonly containerdEnabled: boolean;
   /** Docker labels copied onto microstat_workload_info, by exact key. */
   readonly dockerLabels: readonly string[];
   readonly logLevel: LogLevel;
@@ -66,6 +69,24 @@ export const HOST_FLAGS: readonly FlagSpec[] = [
     env: 'MICROSTAT_DOCKER_LABELS',
     help: 'comma-separated Docker label keys to export as label_<key> on microstat_workload_info',
     defaultValue: '',
+  },
+  {
+    flag: 'containerd.address',
+    env: 'MICROSTAT_CONTAINERD_ADDRESS',
+    help: "containerd's gRPC socket, for the names of Kata sandboxes",
+    defaultValue: '/run/containerd/containerd.sock',
+  },
+  {
+    flag: 'collector.kata',
+    env: 'MICROSTAT_COLLECTOR_KATA',
+    help: 'discover Kata Containers microVMs (--no-collector.kata to disable)',
+    defaultValue: undefined,
+  },
+  {
+    flag: 'collector.containerd',
+    env: 'MICROSTAT_COLLECTOR_CONTAINERD',
+    help: 'name microVMs from containerd records (--no-collector.containerd to disable)',
+    defaultValue: undefined,
   },
   {
     flag: 'collector.docker',
@@ -149,6 +170,12 @@ export function buildConfig(
     runDir: text('path.run'),
     dockerHost: text('docker.host'),
     dockerEnabled: values.get('collector.docker') !== false,
+    kataEnabled: values.get('collector.kata') !== false,
+    containerdAddress:
+      typeof values.get('containerd.address') === 'string'
+        ? (values.get('containerd.address') as string)
+        : '/run/containerd/containerd.sock',
+    containerdEnabled: values.get('collector.containerd') !== false,
     dockerLabels: text('docker.labels')
       .split(',')
       .map((s) => s.trim())

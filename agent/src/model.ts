@@ -24,6 +24,38 @@ export type CgroupLocation =
   | { readonly version: 1; readonly dirs: Partial<Record<Controller, string>> }
   | { readonly version: 2; readonly dir: string };
 
+/** Where a microVM's host cost goes. */
+export type Component = 'hypervisor' | 'vcpu' | 'virtiofsd' | 'shim' | 'other';
+
+/** One host process of a microVM. */
+export interface MicroVmProcess {
+  readonly pid: number;
+  readonly component: Exclude<Component, 'vcpu'>;
+  /** What discovery recognised it as: shim, hypervisor, virtiofsd, ... */
+  readonly role: string;
+}
+
+/** What discovery knows of a Kata sandbox beyond the common fields. */
+export interface MicroVmDetail {
+  readonly processes: readonly MicroVmProcess[];
+  /** Configured (boot) vCPUs, from the hypervisor's argv or state. */
+  readonly vcpus?: number;
+  /** Configured guest memory in bytes. */
+  readonly memoryBytes?: number;
+  /** The shim's monitoring socket, set only where scraping it is safe. */
+  readonly guestSocket?: string;
+  /** The sandbox's host cgroups (kata_<id>, kata_overhead/<id>). */
+  readonly cgroups: readonly CgroupLocation[];
+}
+
+export interface PodRef {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid?: string;
+  /** The container's name within the pod; absent for the pod sandbox. */
+  readonly container?: string;
+}
+
 /** A workload as discovery sees it: identity, names and where to read it. */
 export interface Workload {
   /** Container id (Docker: 64 hex digits) or Kata sandbox id. */
@@ -45,6 +77,10 @@ export interface Workload {
   /** docker compose project and service; empty when not from compose. */
   readonly composeProject: string;
   readonly composeService: string;
+  /** The containerd namespace of the record that names it, if any. */
+  readonly containerdNamespace?: string;
+  /** The Kubernetes pod it belongs to, from CRI labels. */
+  readonly pod?: PodRef;
   /** The host pid whose namespaces and cgroups stand for the workload. */
   readonly initPid: number | undefined;
   /**
@@ -53,6 +89,8 @@ export interface Workload {
    */
   readonly ownNetwork: boolean;
   readonly cgroup: CgroupLocation | undefined;
+  /** Set for microVMs, whose figures are summed over host processes. */
+  readonly microvm?: MicroVmDetail;
 }
 
 /** One reading of a workload's counters. Counters are cumulative. */
@@ -105,4 +143,28 @@ export interface Snapshot {
 export interface WorkloadReading {
   readonly workload: Workload;
   readonly usage: WorkloadUsage;
+  /** microVMs: the host cost split by component. */
+  readonly components?: readonly ComponentUsage[];
+  /** microVMs: how memory was summed (PSS where readable, else RSS). */
+  readonly memoryMethod?: 'pss' | 'rss';
+  /** microVMs: the guest's own view, where it could be read. */
+  readonly guest?: GuestView;
+}
+
+export interface ComponentUsage {
+  readonly component: Component;
+  readonly cpuSeconds: number;
+  /** Undefined for vCPU threads, which share the hypervisor's memory. */
+  readonly memoryBytes?: number;
+}
+
+/** What the guest itself reports through the shim's monitoring socket. */
+export interface GuestView {
+  /** False when the socket could not be read this time. */
+  readonly up: boolean;
+  readonly memoryTotalBytes?: number;
+  readonly memoryAvailableBytes?: number;
+  readonly memoryFreeBytes?: number;
+  /** Busy CPU time summed over the guest's CPUs (idle and iowait left out). */
+  readonly cpuSeconds?: number;
 }

@@ -43,6 +43,7 @@ async function scrape(layout: string, socketPath: string): Promise<string> {
       ['path.run', '/nonexistent'],
       ['docker.host', `unix://${socketPath}`],
       ['docker.labels', 'team,com.docker.compose.project'],
+      ['collector.containerd', false],
       ['log.level', 'error'],
       ['log.format', 'logfmt'],
     ]),

@@ -1,6 +1,9 @@
 import type { Config } from '../config.js';
 import { CgroupResolver } from '../discover/cgroups.js';
+import { ContainerdNames } from '../discover/containerd.js';
 import { DockerDiscovery } from '../discover/docker.js';
+import { KataDiscovery } from '../discover/kata.js';
+import type { NameSource } from '../discover/names.js';
 import type { WorkloadSource } from '../discover/source.js';
 import { ProcFs } from '../host/procfs.js';
 import type { Logger } from '../log.js';
@@ -22,15 +25,35 @@ export function openHost(config: Config, log: Logger): HostView {
   const procfs = new ProcFs(config.procfs);
   const resolver = new CgroupResolver(procfs, config.cgroupfs);
   const sources: WorkloadSource[] = [];
+  const names: NameSource[] = [];
   if (config.dockerEnabled) {
+    const docker = new DockerDiscovery({
+      host: config.dockerHost,
+      resolver,
+      labelAllowlist: config.dockerLabels,
+      log: log.child({ collector: 'docker' }),
+    });
+    sources.push(docker);
+    names.push(docker);
+  }
+  if (config.kataEnabled) {
     sources.push(
-      new DockerDiscovery({
-        host: config.dockerHost,
+      new KataDiscovery({
+        procfs,
+        runDir: config.runDir,
         resolver,
-        labelAllowlist: config.dockerLabels,
-        log: log.child({ collector: 'docker' }),
+        names,
+        log: log.child({ collector: 'kata' }),
       }),
     );
+    if (config.containerdEnabled) {
+      const containerd = new ContainerdNames({
+        address: config.containerdAddress,
+        log: log.child({ collector: 'containerd' }),
+      });
+      sources.push(containerd);
+      names.push(containerd);
+    }
   }
   const sampler = new Sampler(procfs, sources, log);
   return {

@@ -19,6 +19,8 @@ export interface ListedWorkload {
   readonly pids: number[];
   /** Cgroup directories the workload's figures are read from. */
   readonly cgroups: string[];
+  /** microVMs: each host process and the component it is booked to. */
+  readonly components?: { pid: number; component: string; role: string }[];
 }
 
 export type ListFormat = 'table' | 'json';
@@ -67,7 +69,27 @@ export async function ls(config: Config, format: ListFormat): Promise<void> {
 }
 
 async function describe(w: Workload): Promise<ListedWorkload> {
+  if (w.microvm !== undefined) {
+    return {
+      ...identity(w),
+      pids: w.microvm.processes.map((p) => p.pid),
+      cgroups: w.microvm.cgroups.flatMap(cgroupDirs),
+      components: w.microvm.processes.map(({ pid, component, role }) => ({
+        pid,
+        component,
+        role,
+      })),
+    };
+  }
   const pids = w.cgroup === undefined ? [] : await readCgroupPids(w.cgroup);
+  return {
+    ...identity(w),
+    pids: pids.sort((a, b) => a - b),
+    cgroups: w.cgroup === undefined ? [] : cgroupDirs(w.cgroup),
+  };
+}
+
+function identity(w: Workload): Omit<ListedWorkload, 'pids' | 'cgroups'> {
   return {
     id: w.id,
     name: w.name,
@@ -77,7 +99,5 @@ async function describe(w: Workload): Promise<ListedWorkload> {
     image: w.image,
     hypervisor: w.hypervisor,
     state: w.state,
-    pids: pids.sort((a, b) => a - b),
-    cgroups: w.cgroup === undefined ? [] : cgroupDirs(w.cgroup),
   };
 }

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import type { Workload } from '../model.js';
 import { DockerClient, type DockerContainer } from '../sources/docker.js';
 import type { CgroupResolver } from './cgroups.js';
+import type { NameSource, WorkloadNames } from './names.js';
 import type { WorkloadSource } from './source.js';
 
 const RETRY_MIN_MS = 500;
@@ -25,9 +26,14 @@ export interface DockerDiscoveryOptions {
  * When the daemon goes away it retries with backoff and lists afresh on
  * reconnect, so containers return within a retry interval of the daemon.
  */
-export class DockerDiscovery implements WorkloadSource {
+export class DockerDiscovery implements WorkloadSource, NameSource {
   readonly name = 'docker';
   private readonly containers = new Map<string, Workload>();
+  /**
+   * Containers run with a Kata runtime: each is a microVM, reported by
+   * Kata discovery under the same id; Docker only lends it its names.
+   */
+  private readonly sandboxes = new Map<string, WorkloadNames>();
   private connected = false;
   private firstAttempt: Promise<void>;
   private settleFirst: () => void = () => undefined;
@@ -61,6 +67,10 @@ export class DockerDiscovery implements WorkloadSource {
 
   workloads(): Workload[] {
     return [...this.containers.values()];
+  }
+
+  lookup(id: string): WorkloadNames | undefined {
+    return this.sandboxes.get(id);
   }
 
   private async run(): Promise<void> {
@@ -119,12 +129,21 @@ export class DockerDiscovery implements WorkloadSource {
 
     const ids = await client.listIds();
     const fresh = new Map<string, Workload>();
+    const sandboxes = new Map<string, WorkloadNames>();
     for (const id of ids) {
-      const workload = await this.toWorkload(await client.inspect(id));
+      const container = await client.inspect(id);
+      if (container === undefined) continue;
+      if (runtimeName(container.runtime) === 'kata') {
+        sandboxes.set(id, this.names(container));
+        continue;
+      }
+      const workload = await this.toWorkload(container);
       if (workload !== undefined) fresh.set(id, workload);
     }
     this.containers.clear();
     for (const [id, w] of fresh) this.containers.set(id, w);
+    this.sandboxes.clear();
+    for (const [id, n] of sandboxes) this.sandboxes.set(id, n);
     this.connected = true;
     this.options.log.info(
       { apiVersion: client.apiVersion, containers: fresh.size },
@@ -141,10 +160,19 @@ export class DockerDiscovery implements WorkloadSource {
   ): Promise<void> {
     if (action === 'destroy') {
       this.containers.delete(id);
+      this.sandboxes.delete(id);
       return;
     }
     try {
-      const workload = await this.toWorkload(await client.inspect(id));
+      const container = await client.inspect(id);
+      if (
+        container !== undefined &&
+        runtimeName(container.runtime) === 'kata'
+      ) {
+        this.sandboxes.set(id, this.names(container));
+        return;
+      }
+      const workload = await this.toWorkload(container);
       if (workload === undefined) this.containers.delete(id);
       else this.containers.set(id, workload);
     } catch (error: unknown) {
@@ -155,28 +183,35 @@ export class DockerDiscovery implements WorkloadSource {
     }
   }
 
-  private async toWorkload(
-    c: DockerContainer | undefined,
-  ): Promise<Workload | undefined> {
-    if (c === undefined || !c.running || c.pid <= 0) return undefined;
-    const cgroup = await this.options.resolver.forPid(c.pid);
+  /** A container's names, with only the allow-listed labels. */
+  private names(c: DockerContainer): WorkloadNames {
     const labels: Record<string, string> = {};
     for (const key of this.options.labelAllowlist) {
       const value = c.labels[key];
       if (value !== undefined) labels[key] = value;
     }
     return {
-      id: c.id,
       name: c.name,
-      kind: 'container',
-      runtime: runtimeName(c.runtime),
-      engine: 'docker',
       image: c.image,
-      hypervisor: '',
-      state: c.state,
+      engine: 'docker',
       labels,
       composeProject: c.labels[COMPOSE_PROJECT] ?? '',
       composeService: c.labels[COMPOSE_SERVICE] ?? '',
+    };
+  }
+
+  private async toWorkload(
+    c: DockerContainer | undefined,
+  ): Promise<Workload | undefined> {
+    if (c === undefined || !c.running || c.pid <= 0) return undefined;
+    const cgroup = await this.options.resolver.forPid(c.pid);
+    return {
+      id: c.id,
+      kind: 'container',
+      runtime: runtimeName(c.runtime),
+      hypervisor: '',
+      state: c.state,
+      ...this.names(c),
       initPid: c.pid,
       // A container on the host's network has no traffic of its own.
       ownNetwork: c.networkMode !== 'host',

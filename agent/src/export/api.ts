@@ -1,4 +1,12 @@
-import type { Limit, Snapshot, Workload, WorkloadUsage } from '../model.js';
+import type {
+  ComponentUsage,
+  GuestView,
+  Limit,
+  PodRef,
+  Snapshot,
+  Workload,
+  WorkloadUsage,
+} from '../model.js';
 import { effectiveMemoryLimit } from '../sample/rates.js';
 
 /**
@@ -17,7 +25,15 @@ export interface WorkloadJson {
   readonly labels: Readonly<Record<string, string>>;
   readonly composeProject: string;
   readonly composeService: string;
+  readonly containerdNamespace?: string;
+  readonly pod?: PodRef;
   readonly initPid?: number;
+  /** microVMs: configured size, the host cost by component, the guest. */
+  readonly vcpus?: number;
+  readonly configuredMemoryBytes?: number;
+  readonly components?: readonly ComponentUsage[];
+  readonly memoryMethod?: 'pss' | 'rss';
+  readonly guest?: GuestView;
   readonly usage: WorkloadUsage & {
     /** The limit docker shows: configured, or host memory when unlimited. */
     readonly memoryLimitBytes?: number;
@@ -38,7 +54,7 @@ export function workloadsResponse(snapshot: Snapshot): WorkloadsResponse {
     monotonicSeconds: snapshot.monotonicSeconds,
     host: snapshot.host,
     collectors: snapshot.collectors,
-    workloads: snapshot.workloads.map(({ workload: w, usage }) => ({
+    workloads: snapshot.workloads.map(({ workload: w, usage, ...extra }) => ({
       id: w.id,
       name: w.name,
       kind: w.kind,
@@ -50,7 +66,12 @@ export function workloadsResponse(snapshot: Snapshot): WorkloadsResponse {
       labels: w.labels,
       composeProject: w.composeProject,
       composeService: w.composeService,
+      containerdNamespace: w.containerdNamespace,
+      pod: w.pod,
       initPid: w.initPid,
+      vcpus: w.microvm?.vcpus,
+      configuredMemoryBytes: w.microvm?.memoryBytes,
+      ...extra,
       usage: {
         ...usage,
         memoryLimitBytes: limitBytes(usage.memoryLimit, snapshot),

@@ -13,6 +13,7 @@ import { cpuMetrics } from './metrics/workload-cpu.js';
 import { hostMetrics } from './metrics/host.js';
 import { infoMetrics } from './metrics/workload-info.js';
 import { memoryMetrics } from './metrics/workload-memory.js';
+import { microvmMetrics } from './metrics/microvm.js';
 import { networkMetrics } from './metrics/workload-network.js';
 import { pidsMetrics } from './metrics/workload-pids.js';
 
@@ -27,6 +28,7 @@ export function metricTables(
     networkMetrics,
     blockMetrics,
     pidsMetrics,
+    microvmMetrics,
     hostMetrics,
     collectorMetrics,
   ];

@@ -59,6 +59,32 @@ export function workloadMetric(
   };
 }
 
+/**
+ * A per-workload family with labels of its own beyond id, name and kind:
+ * `samples` yields the extra labels and the value, any number per workload.
+ */
+export function workloadSeries(
+  name: string,
+  help: string,
+  type: MetricSpec['type'],
+  extraLabels: readonly string[],
+  samples: (r: WorkloadReading) => Iterable<readonly [Labels, number]>,
+): MetricSpec {
+  return {
+    name,
+    help,
+    type,
+    labelNames: [...WORKLOAD_LABELS, ...extraLabels],
+    *samples(snapshot) {
+      for (const r of snapshot.workloads) {
+        for (const [labels, value] of samples(r)) {
+          yield [{ ...workloadLabels(r), ...labels }, value];
+        }
+      }
+    },
+  };
+}
+
 /** A gauge with one unlabelled sample per snapshot. */
 export function snapshotMetric(
   name: string,

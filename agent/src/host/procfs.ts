@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { parseCmdline } from '../parse/cmdline.js';
@@ -9,6 +9,7 @@ import { parsePidIo, type PidIo } from '../parse/pid-io.js';
 import { parsePidStat, type PidStat } from '../parse/pid-stat.js';
 import { parsePidStatus, type PidStatus } from '../parse/pid-status.js';
 import { parseProcStat, type ProcStat } from '../parse/proc-stat.js';
+import { parseSmapsRollup, type SmapsRollup } from '../parse/smaps-rollup.js';
 import { readText } from './read.js';
 
 /**
@@ -66,5 +67,40 @@ export class ProcFs {
   /** The interfaces of the network namespace that `pid` lives in. */
   async netDev(pid: number): Promise<InterfaceCounters[]> {
     return parseNetDev(await readText(this.path(pid, 'net', 'dev')));
+  }
+
+  /** PSS and RSS of a process (kernel 4.14+); needs ptrace access. */
+  async smapsRollup(pid: number): Promise<SmapsRollup> {
+    return parseSmapsRollup(await readText(this.path(pid, 'smaps_rollup')));
+  }
+
+  /** Thread ids of a process. */
+  async tasks(pid: number): Promise<number[]> {
+    const names = await readdir(this.path(pid, 'task'));
+    return names.filter((n) => /^\d+$/.test(n)).map(Number);
+  }
+
+  /** /proc/<pid>/task/<tid>/stat: one thread's times and name. */
+  async taskStat(pid: number, tid: number): Promise<PidStat> {
+    return parsePidStat(await readText(this.path(pid, 'task', tid, 'stat')));
+  }
+
+  /**
+   * Child processes, from every thread's `children` file (a child belongs
+   * to the thread that forked it). Needs CONFIG_PROC_CHILDREN.
+   */
+  async children(pid: number): Promise<number[]> {
+    const out: number[] = [];
+    for (const tid of await this.tasks(pid)) {
+      const text = await readText(this.path(pid, 'task', tid, 'children'));
+      for (const word of text.split(/\s+/))
+        if (/^\d+$/.test(word)) out.push(Number(word));
+    }
+    return out;
+  }
+
+  /** The network namespace a process lives in, e.g. `net:[4026531992]`. */
+  async netNamespace(pid: number | 'self'): Promise<string> {
+    return readlink(this.path(pid, 'ns', 'net'));
   }
 }

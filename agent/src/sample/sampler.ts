@@ -7,6 +7,7 @@ import type { WorkloadSource } from '../discover/source.js';
 import type { Logger } from '../log.js';
 import type {
   CollectorStatus,
+  MicroVmDetail,
   HostUsage,
   Snapshot,
   Workload,
@@ -16,8 +17,13 @@ import type {
 import { sumNonLoopback } from '../parse/net-dev.js';
 import { dockerSystemTicks } from '../parse/proc-stat.js';
 import { TICKS_PER_SECOND } from '../host/procfs.js';
+import { GuestReader, readMicroVm } from './microvm.js';
 
 const NO_USAGE: WorkloadUsage = {};
+/** A shim that has not answered in this time is not waited for. */
+const GUEST_TIMEOUT_MS = 1000;
+/** Each guest read is an RPC into the VM: at most one per sandbox per 5 s. */
+const GUEST_MIN_INTERVAL_MS = 5000;
 
 /** Workloads read at once: enough to keep the disk queue busy, few fds. */
 const READ_CONCURRENCY = 16;
@@ -32,12 +38,24 @@ export class Sampler {
   private inflight: Promise<Snapshot> | undefined;
   private readonly limit = pLimit(READ_CONCURRENCY);
   private readonly lastFailure = new Map<string, string>();
+  private readonly guests: GuestReader;
+  /** The host's network namespace, to tell a VM without its own apart. */
+  private hostNetNamespace: string | undefined;
 
   constructor(
     private readonly procfs: ProcFs,
     private readonly sources: readonly WorkloadSource[],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.guests = new GuestReader(
+      GUEST_TIMEOUT_MS,
+      GUEST_MIN_INTERVAL_MS,
+      (socket, error) => {
+        // A broken or slow shim socket is worth one debug line, no more.
+        log.debug({ socket, err: String(error) }, 'guest metrics unavailable');
+      },
+    );
+  }
 
   sample(): Promise<Snapshot> {
     this.inflight ??= this.read().finally(() => {
@@ -49,6 +67,9 @@ export class Sampler {
   private async read(): Promise<Snapshot> {
     const hostStart = performance.now();
     const host = await this.readHost();
+    this.hostNetNamespace = await this.procfs
+      .netNamespace(1)
+      .catch(() => undefined);
     const collectors: CollectorStatus[] = [
       { collector: 'host', success: true, durationSeconds: since(hostStart) },
     ];
@@ -72,6 +93,9 @@ export class Sampler {
       });
     }
 
+    this.guests.retain(
+      new Set(workloads.flatMap((r) => r.workload.microvm?.guestSocket ?? [])),
+    );
     return {
       takenAtMs: Date.now(),
       monotonicSeconds: performance.now() / 1000,
@@ -119,6 +143,26 @@ export class Sampler {
       if (isGone(error)) return undefined;
       return `${workload.id}: ${error instanceof Error ? error.message : String(error)}`;
     }
+  }
+
+  private async readMicroVm(
+    workload: Workload,
+    detail: MicroVmDetail,
+  ): Promise<WorkloadReading | undefined> {
+    const [reading, guest] = await Promise.all([
+      readMicroVm(this.procfs, workload, detail, this.hostNetNamespace),
+      detail.guestSocket === undefined
+        ? undefined
+        : this.guests.read(detail.guestSocket),
+    ]);
+    if (reading === undefined) return undefined;
+    return {
+      workload,
+      usage: reading.usage,
+      components: reading.components,
+      memoryMethod: reading.memoryMethod,
+      ...(guest === undefined ? {} : { guest }),
+    };
   }
 
   private async readNetwork(w: Workload): Promise<Partial<WorkloadUsage>> {

@@ -24,6 +24,10 @@ export function infoMetrics(labelAllowlist: readonly string[]): MetricSpec[] {
         'hypervisor',
         'compose_project',
         'compose_service',
+        'containerd_namespace',
+        'pod',
+        'pod_namespace',
+        'container',
         ...extra.map(([, label]) => label),
       ],
       *samples(snapshot) {
@@ -38,6 +42,10 @@ export function infoMetrics(labelAllowlist: readonly string[]): MetricSpec[] {
             hypervisor: w.hypervisor,
             compose_project: w.composeProject,
             compose_service: w.composeService,
+            containerd_namespace: w.containerdNamespace ?? '',
+            pod: w.pod?.name ?? '',
+            pod_namespace: w.pod?.namespace ?? '',
+            container: w.pod?.container ?? '',
           };
           for (const [key, label] of extra) labels[label] = w.labels[key] ?? '';
           yield [labels, 1];

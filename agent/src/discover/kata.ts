@@ -1,0 +1,562 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import pLimit from 'p-limit';
+
+import { readCgroupPids, resolveCgroup } from '../host/cgroupfs.js';
+import type { ProcFs } from '../host/procfs.js';
+import { isGone, readTextIfPresent } from '../host/read.js';
+import type { Logger } from '../log.js';
+import type { CgroupLocation, MicroVmProcess, Workload } from '../model.js';
+import {
+  classifyKataProcess,
+  type Hypervisor,
+  type KataProcess,
+  type KataRole,
+} from '../parse/kata-process.js';
+import {
+  parsePersistJson,
+  parseStateJson,
+  type KataState,
+} from '../parse/kata-state.js';
+import type { CgroupResolver } from './cgroups.js';
+import { applyNames, type NameSource } from './names.js';
+import type { WorkloadSource } from './source.js';
+
+const DEFAULT_INTERVAL_MS = 2000;
+const READ_CONCURRENCY = 16;
+/** How deep below the shim to look for helper processes. */
+const CHILD_DEPTH = 3;
+/** Threads of a shim that hosts a Dragonball VMM (runtime-rs). */
+const DRAGONBALL_THREAD = /^(vmm_master|db_vcpu\d+)$/;
+
+export interface KataDiscoveryOptions {
+  readonly procfs: ProcFs;
+  /** The run directory (`--path.run`) holding Kata's state directories. */
+  readonly runDir: string;
+  readonly resolver: CgroupResolver;
+  readonly names: readonly NameSource[];
+  readonly log: Logger;
+  readonly intervalMs?: number;
+}
+
+/** What one process looked like when last read. */
+interface SeenProcess {
+  readonly exe: string;
+  readonly kata: KataProcess | undefined;
+  /**
+   * Read on two passes in a row with the same result. A process caught
+   * between fork and exec still shows its parent's argv, so a first
+   * reading is not trusted until a second one agrees.
+   */
+  readonly settled: boolean;
+}
+
+/** A sandbox's state directory and what its state file said. */
+interface StateDir {
+  readonly prefix: string;
+  readonly runtime: 'go' | 'rust';
+  readonly state: KataState;
+}
+
+/** Working set of one sandbox during a scan. */
+interface Group {
+  id: string;
+  readonly pids: Map<number, KataRole>;
+  hypervisor?: Hypervisor;
+  runtime?: 'go' | 'rust';
+  vcpus?: number;
+  memoryBytes?: number;
+  idIsPrefix: boolean;
+}
+
+/**
+ * Finds every Kata sandbox on the host and its processes: from /proc
+ * (argv of every process, read once per new pid), from Kata's state
+ * directories under the run directory (the Go runtime's vc/sbs and vc/vm,
+ * the Rust runtime's kata/, rootless prefixes below user/<uid>/run), from
+ * the shim's children and from the sandbox's own cgroups.
+ */
+export class KataDiscovery implements WorkloadSource {
+  readonly name = 'kata';
+  private readonly seen = new Map<number, SeenProcess>();
+  private readonly states = new Map<string, StateDir>();
+  private readonly sandboxCgroups = new Map<string, CgroupLocation[]>();
+  private readonly dragonball = new Set<string>();
+  private readonly limit = pLimit(READ_CONCURRENCY);
+  private sandboxes: Workload[] = [];
+  private ok = true;
+  private timer: NodeJS.Timeout | undefined;
+  private first: Promise<void> | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: KataDiscoveryOptions) {}
+
+  start(): void {
+    if (this.first !== undefined) return;
+    this.first = this.tick();
+    this.timer = setInterval(() => {
+      void this.tick();
+    }, this.options.intervalMs ?? DEFAULT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  ready(): Promise<void> {
+    return this.first ?? Promise.resolve();
+  }
+
+  healthy(): boolean {
+    return this.ok;
+  }
+
+  workloads(): Workload[] {
+    return this.sandboxes.map((w) => applyNames(w, this.options.names));
+  }
+
+  private tick(): Promise<void> {
+    this.running ??= this.scan()
+      .then((found) => {
+        this.sandboxes = found;
+        this.ok = true;
+      })
+      .catch((error: unknown) => {
+        if (this.ok) {
+          this.options.log.warn(
+            { err: String(error) },
+            'Kata discovery failed',
+          );
+        }
+        this.ok = false;
+      })
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+
+  /** One full pass over the host; returns the sandboxes found. */
+  async scan(): Promise<Workload[]> {
+    const live = await this.readProcesses();
+    const groups = this.groupByArgv();
+    await this.addFromStateDirs(groups, live);
+    mergePrefixes(groups);
+
+    const workloads: Workload[] = [];
+    for (const group of groups.values()) {
+      await this.addChildren(group, live);
+      await this.detectDragonball(group);
+      const cgroups = await this.cgroupsOf(group);
+      await this.addCgroupMembers(group, cgroups, live);
+      workloads.push(this.toWorkload(group, cgroups));
+    }
+    this.forget(new Set(workloads.map((w) => w.id)));
+    return workloads.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Drops what was cached for sandboxes that are gone. */
+  private forget(current: ReadonlySet<string>): void {
+    for (const id of this.sandboxCgroups.keys()) {
+      if (!current.has(id)) this.sandboxCgroups.delete(id);
+    }
+    for (const id of this.dragonball)
+      if (!current.has(id)) this.dragonball.delete(id);
+  }
+
+  /** Lists /proc and reads the argv of processes not settled yet. */
+  private async readProcesses(): Promise<Set<number>> {
+    const { procfs } = this.options;
+    const live = new Set(await procfs.pids());
+    for (const pid of this.seen.keys())
+      if (!live.has(pid)) this.seen.delete(pid);
+
+    const unsettled = [...live].filter(
+      (pid) => this.seen.get(pid)?.settled !== true,
+    );
+    await Promise.all(
+      unsettled.map((pid) =>
+        this.limit(async () => {
+          try {
+            const argv = await procfs.cmdline(pid);
+            const exe = basename(argv[0] ?? '');
+            const before = this.seen.get(pid);
+            this.seen.set(pid, {
+              exe,
+              kata: classifyKataProcess(argv),
+              settled: before?.exe === exe,
+            });
+          } catch (error: unknown) {
+            if (!isGone(error)) throw error;
+            live.delete(pid);
+          }
+        }),
+      ),
+    );
+    return live;
+  }
+
+  private groupByArgv(): Map<string, Group> {
+    const groups = new Map<string, Group>();
+    for (const [pid, { kata }] of this.seen) {
+      if (kata === undefined) continue;
+      const group = groupFor(groups, kata.sandboxId, kata.idIsPrefix);
+      group.pids.set(pid, kata.role);
+      group.hypervisor ??= kata.hypervisor;
+      group.runtime ??= kata.runtime;
+      group.vcpus ??= kata.vcpus;
+      group.memoryBytes ??= kata.memoryBytes;
+    }
+    return groups;
+  }
+
+  /**
+   * Kata's state directories name the hypervisor and virtiofsd pids even
+   * when their argv says nothing (Cloud Hypervisor's is one flag long).
+   */
+  private async addFromStateDirs(
+    groups: Map<string, Group>,
+    live: Set<number>,
+  ): Promise<void> {
+    const found = new Set<string>();
+    for (const prefix of await this.runPrefixes()) {
+      for (const [runtime, dir] of [
+        ['go', join(prefix, 'vc', 'sbs')],
+        ['rust', join(prefix, 'kata')],
+      ] as const) {
+        for (const id of await listDir(dir)) {
+          found.add(id);
+          const known = this.states.get(id);
+          const stale =
+            known === undefined ||
+            (known.state.hypervisorPid !== undefined &&
+              !live.has(known.state.hypervisorPid));
+          if (stale)
+            this.states.set(id, {
+              prefix,
+              runtime,
+              state: await readState(prefix, runtime, id),
+            });
+        }
+      }
+    }
+    for (const id of this.states.keys())
+      if (!found.has(id)) this.states.delete(id);
+
+    for (const [id, { runtime, state }] of this.states) {
+      const pids = [state.hypervisorPid, state.virtiofsdPid].filter(
+        (pid): pid is number => pid !== undefined && live.has(pid),
+      );
+      if (pids.length === 0 && !groups.has(id)) continue;
+      const group = groupFor(groups, id, false);
+      group.runtime ??= runtime;
+      group.vcpus ??= state.vcpus;
+      group.memoryBytes ??= state.memoryBytes;
+      group.hypervisor ??= hypervisorName(state.hypervisor);
+      if (state.hypervisorPid !== undefined && live.has(state.hypervisorPid)) {
+        if (!group.pids.has(state.hypervisorPid))
+          group.pids.set(state.hypervisorPid, 'hypervisor');
+      }
+      if (state.virtiofsdPid !== undefined && live.has(state.virtiofsdPid)) {
+        if (!group.pids.has(state.virtiofsdPid))
+          group.pids.set(state.virtiofsdPid, 'virtiofsd');
+      }
+    }
+  }
+
+  /** The run directory and every rootless one below user/<uid>/run. */
+  private async runPrefixes(): Promise<string[]> {
+    const { runDir } = this.options;
+    const users = await listDir(join(runDir, 'user'));
+    return [runDir, ...users.map((uid) => join(runDir, 'user', uid, 'run'))];
+  }
+
+  /** Processes below the shim that argv alone did not place: helpers. */
+  private async addChildren(group: Group, live: Set<number>): Promise<void> {
+    let frontier = [...group.pids]
+      .filter(([, role]) => role === 'shim')
+      .map(([pid]) => pid);
+    for (let depth = 0; depth < CHILD_DEPTH && frontier.length > 0; depth++) {
+      const next: number[] = [];
+      for (const pid of frontier) {
+        for (const child of await this.childrenOf(pid)) {
+          if (!live.has(child) || group.pids.has(child)) continue;
+          const seen = this.seen.get(child);
+          if (seen?.kata !== undefined && seen.kata.sandboxId !== group.id)
+            continue;
+          group.pids.set(
+            child,
+            seen?.kata?.role ?? helperRole(seen?.exe ?? ''),
+          );
+          next.push(child);
+        }
+      }
+      frontier = next;
+    }
+  }
+
+  private async childrenOf(pid: number): Promise<number[]> {
+    try {
+      return await this.options.procfs.children(pid);
+    } catch (error: unknown) {
+      if (isGone(error)) return [];
+      throw error;
+    }
+  }
+
+  /** runtime-rs's built-in VMM runs as threads of the shim. */
+  private async detectDragonball(group: Group): Promise<void> {
+    if (group.hypervisor !== undefined && group.hypervisor !== 'dragonball')
+      return;
+    if ([...group.pids.values()].includes('hypervisor')) return;
+    const shim = [...group.pids].find(([, role]) => role === 'shim')?.[0];
+    if (shim === undefined) return;
+    if (!this.dragonball.has(group.id)) {
+      const { procfs } = this.options;
+      try {
+        for (const tid of await procfs.tasks(shim)) {
+          if (DRAGONBALL_THREAD.test((await procfs.taskStat(shim, tid)).comm)) {
+            this.dragonball.add(group.id);
+            break;
+          }
+        }
+      } catch (error: unknown) {
+        if (!isGone(error)) throw error;
+      }
+    }
+    if (this.dragonball.has(group.id)) group.hypervisor = 'dragonball';
+  }
+
+  /**
+   * The sandbox's host cgroups (kata_<id>, kata_overhead/<id>), from the
+   * /proc/<pid>/cgroup of its shim and hypervisor. Where argv showed only
+   * a cut-off id, the cgroup's full id replaces it.
+   */
+  private async cgroupsOf(group: Group): Promise<CgroupLocation[]> {
+    const cached = this.sandboxCgroups.get(group.id);
+    if (cached !== undefined) return cached;
+    const argvId = group.id;
+    const { procfs, resolver } = this.options;
+    const layout = await resolver.getLayout();
+    const locations = new Map<string, CgroupLocation>();
+    for (const [pid, role] of group.pids) {
+      if (role !== 'shim' && role !== 'hypervisor') continue;
+      let memberships;
+      try {
+        memberships = await procfs.cgroups(pid);
+      } catch (error: unknown) {
+        if (isGone(error)) continue;
+        throw error;
+      }
+      for (const m of memberships) {
+        const full = kataCgroupId(m.path, group.id);
+        if (full === undefined) continue;
+        if (full !== group.id) group.id = full;
+        const location = resolveCgroup(layout, [m]);
+        if (location !== undefined)
+          locations.set(JSON.stringify(location), location);
+      }
+    }
+    const result = [...locations.values()];
+    this.sandboxCgroups.set(group.id, result);
+    // Found again next pass under the id argv shows.
+    if (argvId !== group.id) this.sandboxCgroups.set(argvId, result);
+    return result;
+  }
+
+  /** Processes in the sandbox's cgroups that nothing else placed. */
+  private async addCgroupMembers(
+    group: Group,
+    cgroups: readonly CgroupLocation[],
+    live: Set<number>,
+  ): Promise<void> {
+    for (const location of cgroups) {
+      for (const pid of await readCgroupPids(location)) {
+        if (!live.has(pid) || group.pids.has(pid)) continue;
+        const seen = this.seen.get(pid);
+        group.pids.set(pid, seen?.kata?.role ?? helperRole(seen?.exe ?? ''));
+      }
+    }
+  }
+
+  private toWorkload(group: Group, cgroups: CgroupLocation[]): Workload {
+    const processes: MicroVmProcess[] = [...group.pids]
+      .map(([pid, role]) => ({ pid, role, component: componentOf(role) }))
+      .sort((a, b) => a.pid - b.pid);
+    const hypervisorPid =
+      group.hypervisor === 'dragonball'
+        ? processes.find((p) => p.role === 'shim')?.pid
+        : processes.find((p) => p.role === 'hypervisor')?.pid;
+    const guestSocket = this.guestSocket(group);
+    return {
+      id: group.id,
+      name: group.id,
+      kind: 'microvm',
+      runtime: 'kata',
+      engine: 'kata',
+      image: '',
+      hypervisor: group.hypervisor ?? '',
+      state: hypervisorPid === undefined ? 'no-hypervisor' : 'running',
+      labels: {},
+      composeProject: '',
+      composeService: '',
+      initPid: hypervisorPid,
+      ownNetwork: true,
+      cgroup: undefined,
+      microvm: {
+        processes,
+        cgroups,
+        ...(group.vcpus === undefined ? {} : { vcpus: group.vcpus }),
+        ...(group.memoryBytes === undefined
+          ? {}
+          : { memoryBytes: group.memoryBytes }),
+        ...(guestSocket === undefined ? {} : { guestSocket }),
+      },
+    };
+  }
+
+  /**
+   * The shim's monitoring socket, only where a scrape is safe: the Go
+   * runtime always; the Rust runtime only with Dragonball or Cloud
+   * Hypervisor, since its shim panics on a metrics request with QEMU or
+   * Firecracker and takes the sandbox down (kata-containers#13708).
+   */
+  private guestSocket(group: Group): string | undefined {
+    const dir = this.states.get(group.id);
+    if (dir === undefined) return undefined;
+    if (dir.runtime === 'go')
+      return join(dir.prefix, 'vc', 'sbs', group.id, 'shim-monitor.sock');
+    if (
+      group.hypervisor === 'dragonball' ||
+      group.hypervisor === 'cloud-hypervisor'
+    ) {
+      return join(dir.prefix, 'kata', group.id, 'shim-monitor.sock');
+    }
+    return undefined;
+  }
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function groupFor(
+  groups: Map<string, Group>,
+  id: string,
+  idIsPrefix: boolean,
+): Group {
+  let group = groups.get(id);
+  if (group === undefined) {
+    group = { id, pids: new Map(), idIsPrefix };
+    groups.set(id, group);
+  }
+  return group;
+}
+
+/**
+ * Firecracker knows only the first 32 characters of the id: fold such a
+ * group into the one whose full id starts with them.
+ */
+function mergePrefixes(groups: Map<string, Group>): void {
+  for (const [key, group] of groups) {
+    if (!group.idIsPrefix) continue;
+    const full = [...groups.values()].find(
+      (g) => !g.idIsPrefix && g.id !== group.id && g.id.startsWith(group.id),
+    );
+    if (full === undefined) continue;
+    for (const [pid, role] of group.pids)
+      if (!full.pids.has(pid)) full.pids.set(pid, role);
+    full.hypervisor ??= group.hypervisor;
+    groups.delete(key);
+  }
+}
+
+/** The full sandbox id in a Kata cgroup path that starts with `id`. */
+export function kataCgroupId(path: string, id: string): string | undefined {
+  for (const segment of path.split('/')) {
+    const full = segment.startsWith('kata_')
+      ? segment.slice('kata_'.length)
+      : undefined;
+    if (full !== undefined && full !== 'overhead' && full.startsWith(id))
+      return full;
+  }
+  const overhead = /\/kata_overhead\/([^/]+)/.exec(path)?.[1];
+  return overhead?.startsWith(id) === true ? overhead : undefined;
+}
+
+function helperRole(exe: string): KataRole {
+  if (exe.includes('virtiofsd')) return 'virtiofsd';
+  if (exe.includes('nydusd')) return 'nydusd';
+  return 'other';
+}
+
+/** Where a process's cost is booked. */
+export function componentOf(role: KataRole): MicroVmProcess['component'] {
+  switch (role) {
+    case 'shim':
+    case 'kata-shim':
+      return 'shim';
+    case 'hypervisor':
+    case 'jailer':
+      return 'hypervisor';
+    case 'virtiofsd':
+    case 'nydusd':
+      return 'virtiofsd';
+    case 'kata-proxy':
+    case 'other':
+      return 'other';
+  }
+}
+
+function hypervisorName(raw: string | undefined): Hypervisor | undefined {
+  if (raw === undefined) return undefined;
+  const name = raw.toLowerCase();
+  if (name.includes('qemu')) return 'qemu';
+  if (name.includes('cloud') || name === 'clh' || name === 'ch')
+    return 'cloud-hypervisor';
+  if (name.includes('firecracker') || name === 'fc') return 'firecracker';
+  if (name.includes('dragonball')) return 'dragonball';
+  return undefined;
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error: unknown) {
+    if (isGone(error)) return [];
+    throw error;
+  }
+}
+
+/** What a sandbox's state files say; a broken file counts as empty. */
+async function readState(
+  prefix: string,
+  runtime: 'go' | 'rust',
+  id: string,
+): Promise<KataState> {
+  try {
+    if (runtime === 'rust') {
+      const text = await readTextIfPresent(
+        join(prefix, 'kata', id, 'state.json'),
+      );
+      return text === undefined ? {} : parseStateJson(text);
+    }
+    const persist = await readTextIfPresent(
+      join(prefix, 'vc', 'sbs', id, 'persist.json'),
+    );
+    const fromPersist = persist === undefined ? {} : parsePersistJson(persist);
+    const pidFile = await readTextIfPresent(
+      join(prefix, 'vc', 'vm', id, 'pid'),
+    );
+    const pid = pidFile === undefined ? undefined : Number(pidFile.trim());
+    return pid !== undefined && Number.isInteger(pid) && pid > 0
+      ? { ...fromPersist, hypervisorPid: pid }
+      : fromPersist;
+  } catch (error: unknown) {
+    if (error instanceof Error && error.name === 'ParseError') return {};
+    throw error;
+  }
+}
