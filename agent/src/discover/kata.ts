@@ -229,11 +229,10 @@ export class KataDiscovery implements WorkloadSource {
       ] as const) {
         for (const id of await listDir(dir)) {
           found.add(id);
-          const known = this.states.get(id);
-          const stale =
-            known === undefined ||
-            (known.state.hypervisorPid !== undefined &&
-              !live.has(known.state.hypervisorPid));
+          // Read again until a live hypervisor pid is known: the directory
+          // exists before the runtime writes persist.json into it.
+          const pid = this.states.get(id)?.state.hypervisorPid;
+          const stale = pid === undefined || !live.has(pid);
           if (stale)
             this.states.set(id, {
               prefix,

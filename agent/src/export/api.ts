@@ -2,6 +2,7 @@ import type {
   ComponentUsage,
   GuestView,
   Limit,
+  MicroVmProcess,
   PodRef,
   Snapshot,
   Workload,
@@ -32,6 +33,8 @@ export interface WorkloadJson {
   readonly vcpus?: number;
   readonly configuredMemoryBytes?: number;
   readonly components?: readonly ComponentUsage[];
+  /** microVMs: the host processes and the component each is booked to. */
+  readonly processes?: readonly MicroVmProcess[];
   readonly memoryMethod?: 'pss' | 'rss';
   readonly guest?: GuestView;
   readonly usage: WorkloadUsage & {
@@ -71,6 +74,7 @@ export function workloadsResponse(snapshot: Snapshot): WorkloadsResponse {
       initPid: w.initPid,
       vcpus: w.microvm?.vcpus,
       configuredMemoryBytes: w.microvm?.memoryBytes,
+      processes: w.microvm?.processes,
       ...extra,
       usage: {
         ...usage,

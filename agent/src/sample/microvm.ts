@@ -140,6 +140,8 @@ async function readProcess(
 ): Promise<ProcessReading | undefined> {
   try {
     const stat = await procfs.pidStat(process.pid);
+    // A zombie has exited and waits for its parent: it costs nothing more.
+    if (stat.state === 'Z' || stat.state === 'X') return undefined;
     const [memory, io, vcpuTicks] = await Promise.all([
       readMemory(procfs, process.pid),
       procfs.io(process.pid).catch(deniedAsUndefined),

@@ -67,9 +67,7 @@ export class Sampler {
   private async read(): Promise<Snapshot> {
     const hostStart = performance.now();
     const host = await this.readHost();
-    this.hostNetNamespace = await this.procfs
-      .netNamespace(1)
-      .catch(() => undefined);
+    this.hostNetNamespace ??= await this.hostNetwork();
     const collectors: CollectorStatus[] = [
       { collector: 'host', success: true, durationSeconds: since(hostStart) },
     ];
@@ -125,6 +123,9 @@ export class Sampler {
     workload: Workload,
   ): Promise<WorkloadReading | string | undefined> {
     try {
+      if (workload.microvm !== undefined) {
+        return await this.readMicroVm(workload, workload.microvm);
+      }
       const [cgroup, network] = await Promise.all([
         workload.cgroup === undefined
           ? NO_USAGE
@@ -143,6 +144,22 @@ export class Sampler {
       if (isGone(error)) return undefined;
       return `${workload.id}: ${error instanceof Error ? error.message : String(error)}`;
     }
+  }
+
+  /**
+   * The host's network namespace: PID 1's, or where that link is not
+   * readable (some sandboxes hide PID 1), the agent's own, which is the
+   * host's whenever the agent runs with the host network.
+   */
+  private async hostNetwork(): Promise<string | undefined> {
+    for (const pid of [1, 'self'] as const) {
+      try {
+        return await this.procfs.netNamespace(pid);
+      } catch {
+        // Try the next candidate.
+      }
+    }
+    return undefined;
   }
 
   private async readMicroVm(
