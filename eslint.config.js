@@ -35,7 +35,7 @@ export default tseslint.config(
             {
               from: 'package',
               package: 'node:test',
-              name: ['describe', 'it', 'test', 'suite'],
+              name: ['describe', 'it', 'test', 'suite', 'before', 'after'],
             },
           ],
         },

@@ -34,9 +34,8 @@ const PEER_LINE = JSON.stringify({
   PIDs: '12',
 });
 
-// describe and it return promises that node:test awaits itself.
-void describe('docker stats units', () => {
-  void it('reads binary sizes as docker prints memory', () => {
+describe('docker stats units', () => {
+  it('reads binary sizes as docker prints memory', () => {
     const cases: [string, number][] = [
       ['0B', 0],
       ['532KiB', 532 * 1024],
@@ -49,7 +48,7 @@ void describe('docker stats units', () => {
     }
   });
 
-  void it('reads decimal sizes as docker prints network and block I/O', () => {
+  it('reads decimal sizes as docker prints network and block I/O', () => {
     const cases: [string, number][] = [
       ['0B', 0],
       ['648B', 648],
@@ -64,7 +63,7 @@ void describe('docker stats units', () => {
     }
   });
 
-  void it('rejects units of the other kind and garbage', () => {
+  it('rejects units of the other kind and garbage', () => {
     assert.throws(() => parseSize('1.05MB', 'binary'), /binary size/);
     assert.throws(() => parseSize('64MiB', 'decimal'), /decimal size/);
     assert.throws(() => parseSize('--', 'decimal'));
@@ -72,7 +71,7 @@ void describe('docker stats units', () => {
     assert.throws(() => parseSize('1.2 kB', 'decimal'));
   });
 
-  void it('splits "a / b" pairs', () => {
+  it('splits "a / b" pairs', () => {
     assert.deepEqual(parseSizePair('0B / 0B', 'decimal'), [0, 0]);
     assert.deepEqual(parseSizePair('1.05MB / 0B', 'decimal'), [1_050_000, 0]);
     assert.deepEqual(parseSizePair('1.2kB / 648B', 'decimal'), [1200, 648]);
@@ -84,7 +83,7 @@ void describe('docker stats units', () => {
     assert.throws(() => parseSizePair('0B/0B', 'decimal'), /pair/);
   });
 
-  void it('reads percentages', () => {
+  it('reads percentages', () => {
     assert.equal(parsePercent('0.00%'), 0);
     assert.equal(parsePercent('99.87%'), 99.87);
     assert.equal(parsePercent('150.02%'), 150.02);
@@ -92,7 +91,7 @@ void describe('docker stats units', () => {
     assert.throws(() => parsePercent('12.5'), /percentage/);
   });
 
-  void it('turns one JSON line into a typed row', () => {
+  it('turns one JSON line into a typed row', () => {
     assert.deepEqual(parseStatsLine(PEER_LINE), {
       id: 'd524728d275caf9e575be3971e2270cf9b8c8e39919a49b0699afc1872ecbd3e',
       name: 'ms-it-peer-a',
@@ -108,7 +107,7 @@ void describe('docker stats units', () => {
     });
   });
 
-  void it('reads every non-empty line of the output', () => {
+  it('reads every non-empty line of the output', () => {
     const rows = parseStatsOutput(`${WRITER_LINE}\n${PEER_LINE}\n\n`);
     assert.deepEqual(
       rows.map((row) => [row.name, row.blockReadBytes, row.blockWriteBytes]),
@@ -120,7 +119,7 @@ void describe('docker stats units', () => {
     assert.deepEqual(parseStatsOutput(''), []);
   });
 
-  void it('rejects rows with missing or malformed columns', () => {
+  it('rejects rows with missing or malformed columns', () => {
     assert.throws(() => parseStatsLine('[]'), /MemUsage/);
     assert.throws(() => parseStatsLine('null'), /JSON object/);
     const noPids = JSON.stringify({ ...JSON.parse(PEER_LINE), PIDs: 7 });

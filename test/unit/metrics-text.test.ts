@@ -3,9 +3,8 @@ import { describe, it } from 'node:test';
 
 import { parseMetrics } from '../rig/agent.js';
 
-// describe and it return promises that node:test awaits itself.
-void describe('parseMetrics (test rig)', () => {
-  void it('reads samples with and without labels, skipping comments', () => {
+describe('parseMetrics (test rig)', () => {
+  it('reads samples with and without labels, skipping comments', () => {
     const text = [
       '# HELP microstat_host_cpus Online CPUs.',
       '# TYPE microstat_host_cpus gauge',
@@ -15,6 +14,7 @@ void describe('parseMetrics (test rig)', () => {
       'x_seconds_total{a="1",} 1.5e+03 1700000000000',
       'y{} -Inf',
       'z NaN',
+      'prom_client_style Nan',
     ].join('\n');
     const samples = parseMetrics(text);
     assert.deepEqual(samples.slice(0, 4), [
@@ -28,9 +28,10 @@ void describe('parseMetrics (test rig)', () => {
       { name: 'y', labels: {}, value: Number.NEGATIVE_INFINITY },
     ]);
     assert.ok(Number.isNaN(samples[4]?.value));
+    assert.ok(Number.isNaN(samples[5]?.value));
   });
 
-  void it('unescapes quotes, backslashes and newlines in label values', () => {
+  it('unescapes quotes, backslashes and newlines in label values', () => {
     const line = String.raw`m{v="say \"hi\"",p="C:\\dir",n="a\nb"} 1`;
     assert.deepEqual(parseMetrics(line), [
       {
@@ -41,7 +42,7 @@ void describe('parseMetrics (test rig)', () => {
     ]);
   });
 
-  void it('rejects malformed lines', () => {
+  it('rejects malformed lines', () => {
     assert.throws(() => parseMetrics('m{v="x} 1'), /unterminated/);
     assert.throws(() => parseMetrics('m{v="\\q"} 1'), /escape/);
     assert.throws(() => parseMetrics('m{v=x} 1'), /bad label/);

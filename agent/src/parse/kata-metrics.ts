@@ -6,8 +6,9 @@ const FORMAT = 'Kata shim metrics';
  * The guest's own figures from the Prometheus text a Kata shim serves on
  * shim-monitor.sock. The guest agent reads the guest's /proc: meminfo
  * items arrive in bytes (`kata_guest_meminfo{item="mem_total"}`), CPU times
- * in clock ticks per CPU and item (`kata_guest_cpu_time{cpu="cpu",
- * item="user"}`), where cpu="cpu" is the sum over the guest's CPUs.
+ * in clock ticks per CPU and item (`kata_guest_cpu_time{cpu="total",
+ * item="user"}`), where cpu="total" is the sum over the guest's CPUs (the
+ * agent's label, kata-containers src/agent/src/metrics.rs).
  */
 export interface GuestMetrics {
   readonly memoryTotalBytes?: number;
@@ -18,6 +19,9 @@ export interface GuestMetrics {
 }
 
 const IDLE_ITEMS = new Set(['idle', 'iowait']);
+// The agent names the aggregate "total"; "cpu", as in /proc/stat, is
+// accepted too.
+const AGGREGATE_CPU = new Set(['total', 'cpu']);
 // Guest time and guest_nice are already counted in user and nice.
 const DOUBLE_COUNTED = new Set(['guest', 'guest_nice']);
 
@@ -43,7 +47,7 @@ export function parseKataGuestMetrics(text: string): GuestMetrics {
     if (name === 'kata_guest_meminfo') {
       meminfo.set(item, value);
     } else if (
-      labels.get('cpu') === 'cpu' &&
+      AGGREGATE_CPU.has(labels.get('cpu') ?? '') &&
       !IDLE_ITEMS.has(item) &&
       !DOUBLE_COUNTED.has(item)
     ) {
@@ -70,13 +74,16 @@ export function parseLabels(raw: string): Map<string, string> {
   const out = new Map<string, string>();
   const pattern = /\s*(\w+)="((?:[^"\\]|\\.)*)"\s*,?/gy;
   let match: RegExpExecArray | null;
+  // A failed sticky match resets lastIndex: remember where the last one ended.
+  let end = 0;
   while ((match = pattern.exec(raw)) !== null) {
+    end = pattern.lastIndex;
     const value = (match[2] ?? '').replace(/\\(.)/g, (_, c: string) =>
       c === 'n' ? '\n' : c,
     );
     out.set(match[1] ?? '', value);
   }
-  if (pattern.lastIndex !== 0 && pattern.lastIndex < raw.trim().length) {
+  if (raw.slice(end).trim() !== '') {
     throw new ParseError(FORMAT, `bad labels ${JSON.stringify(raw)}`);
   }
   return out;

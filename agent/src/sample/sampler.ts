@@ -65,6 +65,10 @@ export class Sampler {
   }
 
   private async read(): Promise<Snapshot> {
+    // The first collection waits for each source's first discovery
+    // attempt (it resolves on failure too), so that a scrape right after
+    // start-up does not report an empty host.
+    await Promise.all(this.sources.map((source) => source.ready()));
     const hostStart = performance.now();
     const host = await this.readHost();
     this.hostNetNamespace ??= await this.hostNetwork();

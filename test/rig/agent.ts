@@ -1,0 +1,248 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { repoRoot } from './paths.js';
+
+/**
+ * Starts the built agent (dist/agent/src/cli/main.js) as a child process on a
+ * free loopback port, and reads what it serves.
+ */
+
+const AGENT_MAIN = join(repoRoot, 'dist', 'agent', 'src', 'cli', 'main.js');
+const READY_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 5_000;
+const POLL_INTERVAL_MS = 100;
+/** Keep at most this much of the agent's output for error messages. */
+const MAX_LOG_CHARS = 1024 * 1024;
+
+export interface RunningAgent {
+  /** Base URL without a trailing slash, e.g. http://127.0.0.1:40123 */
+  readonly url: string;
+  stop(): Promise<void>;
+  /** Everything the agent wrote to stdout and stderr so far. */
+  logs(): string;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') {
+    throw new Error('could not find a free port');
+  }
+  return address.port;
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function answersHealthy(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/healthz`);
+    await response.arrayBuffer();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function waitHealthy(
+  child: ChildProcess,
+  url: string,
+  logs: () => string,
+): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (hasExited(child)) {
+      const status = child.exitCode ?? child.signalCode;
+      throw new Error(`agent exited (${status}) before ready:\n${logs()}`);
+    }
+    if (await answersHealthy(url)) return;
+    await delay(POLL_INTERVAL_MS);
+  }
+  throw new Error(
+    `agent not healthy within ${READY_TIMEOUT_MS} ms:\n${logs()}`,
+  );
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (hasExited(child)) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = delay(STOP_TIMEOUT_MS).then(() => 'timeout' as const);
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/**
+ * Spawns `main.js serve` with debug logs on a free port and resolves once
+ * GET /healthz answers 200. Rejects with the agent's output if it exits or
+ * stays unhealthy for 15 s.
+ */
+export async function startAgent(
+  extraArgs: readonly string[] = [],
+): Promise<RunningAgent> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    process.execPath,
+    [
+      '--enable-source-maps',
+      AGENT_MAIN,
+      'serve',
+      '--web.listen-address',
+      `127.0.0.1:${port}`,
+      '--log.level',
+      'debug',
+      ...extraArgs,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-MAX_LOG_CHARS);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const logs = (): string => output;
+
+  try {
+    await waitHealthy(child, url, logs);
+  } catch (error: unknown) {
+    await stopChild(child);
+    throw error;
+  }
+  return { url, stop: () => stopChild(child), logs };
+}
+
+async function get(url: string): Promise<Response> {
+  const response = await fetch(url);
+  if (response.status !== 200) {
+    const body = await response.text();
+    throw new Error(`GET ${url}: ${response.status}: ${body.slice(0, 500)}`);
+  }
+  return response;
+}
+
+/** GET a JSON document; the caller checks its shape. */
+export async function getJson(url: string): Promise<unknown> {
+  const response = await get(url);
+  const body: unknown = await response.json();
+  return body;
+}
+
+export async function getText(url: string): Promise<string> {
+  const response = await get(url);
+  return response.text();
+}
+
+/** One sample of the Prometheus text exposition format. */
+export interface MetricSample {
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly value: number;
+}
+
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+const ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\',
+  '"': '"',
+  n: '\n',
+};
+
+/**
+ * Reads `{a="x",b="y\"z"}` starting at text[0] === '{'. Returns the labels and
+ * the rest of the line after the closing brace.
+ */
+function parseLabels(
+  text: string,
+  line: string,
+): [Record<string, string>, string] {
+  const labels: Record<string, string> = {};
+  let rest = text.slice(1).trimStart();
+  while (!rest.startsWith('}')) {
+    const name = LABEL_NAME.exec(rest)?.[0];
+    if (name === undefined) throw new Error(`bad label name: ${line}`);
+    rest = rest.slice(name.length).trimStart();
+    if (!rest.startsWith('="')) throw new Error(`bad label: ${line}`);
+
+    let value = '';
+    let index = 2;
+    for (;;) {
+      const char = rest[index];
+      if (char === undefined) throw new Error(`unterminated value: ${line}`);
+      if (char === '"') break;
+      if (char === '\\') {
+        const escaped = ESCAPES[rest[index + 1] ?? ''];
+        if (escaped === undefined) throw new Error(`bad escape: ${line}`);
+        value += escaped;
+        index += 2;
+      } else {
+        value += char;
+        index += 1;
+      }
+    }
+    labels[name] = value;
+
+    rest = rest.slice(index + 1).trimStart();
+    if (rest.startsWith(',')) rest = rest.slice(1).trimStart();
+    else if (!rest.startsWith('}')) throw new Error(`bad labels: ${line}`);
+  }
+  return [labels, rest.slice(1)];
+}
+
+/**
+ * Prometheus reads values with Go's strconv.ParseFloat, which takes NaN and
+ * Inf in any letter case; prom-client, for one, prints NaN as "Nan".
+ */
+const SPECIAL_VALUES: Readonly<Record<string, number>> = {
+  nan: Number.NaN,
+  inf: Number.POSITIVE_INFINITY,
+  '+inf': Number.POSITIVE_INFINITY,
+  '-inf': Number.NEGATIVE_INFINITY,
+};
+
+function parseValue(text: string, line: string): number {
+  // A sample may carry a timestamp after its value; only the value counts.
+  const field = text.trim().split(/\s+/)[0] ?? '';
+  const special = SPECIAL_VALUES[field.toLowerCase()];
+  if (special !== undefined) return special;
+  const value = Number(field);
+  if (field === '' || Number.isNaN(value)) {
+    throw new Error(`bad sample value: ${line}`);
+  }
+  return value;
+}
+
+/**
+ * The samples of a Prometheus text exposition (version 0.0.4): comment and
+ * blank lines skipped, label values unescaped (\\, \" and \n).
+ */
+export function parseMetrics(text: string): MetricSample[] {
+  const samples: MetricSample[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+
+    const name = NAME.exec(line)?.[0];
+    if (name === undefined) throw new Error(`bad metric name: ${line}`);
+    let rest = line.slice(name.length).trimStart();
+    let labels: Record<string, string> = {};
+    if (rest.startsWith('{')) [labels, rest] = parseLabels(rest, line);
+
+    samples.push({ name, labels, value: parseValue(rest, line) });
+  }
+  return samples;
+}
