@@ -35,7 +35,7 @@ const SHIM_ARGV0 = '/opt/kata/bin/containerd-shim-kata-v2';
 /**
  * What the stand-in shim serves on GET /metrics, verbatim. As from a real Go
  * shim: kata_guest_meminfo in bytes (the agent converts /proc/meminfo's kB),
- * kata_guest_cpu_time in clock ticks of the guest's /proc/stat.
+ * kata_guest_cpu_time in milliseconds, the aggregate labelled cpu="total".
  */
 export const GUEST_METRICS_FILE = join(ASSET_DIR, 'guest-metrics.prom');
 

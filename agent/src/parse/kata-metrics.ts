@@ -6,16 +6,19 @@ const FORMAT = 'Kata shim metrics';
  * The guest's own figures from the Prometheus text a Kata shim serves on
  * shim-monitor.sock. The guest agent reads the guest's /proc: meminfo
  * items arrive in bytes (`kata_guest_meminfo{item="mem_total"}`), CPU times
- * in clock ticks per CPU and item (`kata_guest_cpu_time{cpu="total",
- * item="user"}`), where cpu="total" is the sum over the guest's CPUs (the
- * agent's label, kata-containers src/agent/src/metrics.rs).
+ * per CPU and item (`kata_guest_cpu_time{cpu="total", item="user"}`), where
+ * cpu="total" is the sum over the guest's CPUs (the agent's label,
+ * kata-containers src/agent/src/metrics.rs). Current agents send CPU times
+ * in milliseconds (procfs's `user_ms()` and friends); agents built on older
+ * procfs releases sent ticks or seconds, which this parser cannot tell
+ * apart from one reading, so milliseconds are assumed.
  */
 export interface GuestMetrics {
   readonly memoryTotalBytes?: number;
   readonly memoryFreeBytes?: number;
   readonly memoryAvailableBytes?: number;
-  /** Busy ticks of the aggregate cpu: everything but idle and iowait. */
-  readonly cpuBusyTicks?: number;
+  /** Busy time of the aggregate cpu, ms: everything but idle and iowait. */
+  readonly cpuBusyMs?: number;
 }
 
 const IDLE_ITEMS = new Set(['idle', 'iowait']);
@@ -58,7 +61,7 @@ export function parseKataGuestMetrics(text: string): GuestMetrics {
     ...optional('memoryTotalBytes', meminfo.get('mem_total')),
     ...optional('memoryFreeBytes', meminfo.get('mem_free')),
     ...optional('memoryAvailableBytes', meminfo.get('mem_available')),
-    ...optional('cpuBusyTicks', busy),
+    ...optional('cpuBusyMs', busy),
   };
 }
 

@@ -293,9 +293,9 @@ export class GuestReader {
         ...optional('memoryFreeBytes', metrics.memoryFreeBytes),
         ...optional(
           'cpuSeconds',
-          metrics.cpuBusyTicks === undefined
+          metrics.cpuBusyMs === undefined
             ? undefined
-            : metrics.cpuBusyTicks / TICKS_PER_SECOND,
+            : metrics.cpuBusyMs / 1000,
         ),
       };
     } catch (error: unknown) {
