@@ -515,6 +515,20 @@ describe('KataDiscovery with Firecracker (paths from 17.txt)', () => {
     };
   }
 
+  it('does not take a Firecracker with nothing of Kata for a sandbox', async () => {
+    // firecracker-containerd and plain Firecracker VMs use --id too.
+    const on = await host({
+      processes: [
+        proc(
+          9100,
+          1,
+          `/usr/bin/firecracker --id ${ID01.slice(0, 32)} --api-sock /tmp/fc.sock`,
+        ),
+      ],
+    });
+    assert.deepEqual(await scan(on), []);
+  });
+
   it('folds an unjailed Firecracker (id cut to 32) into its shim', async () => {
     const { sockets, fullIds } = await notes();
     const id = fullIds[0] ?? '';
@@ -832,6 +846,17 @@ describe('KataDiscovery with Go runtime state directories', () => {
         guestSocket: join(on.run, 'vc', 'sbs', ID, 'shim-monitor.sock'),
       },
     ]);
+  });
+
+  it('does not adopt an unrelated process that reused a state pid', async () => {
+    const on = await host({
+      processes: [proc(8010, 1, '/usr/sbin/nginx -g daemon off;')],
+      runFiles: {
+        [`vc/sbs/${ID}/persist.json`]: JSON.stringify(PERSIST),
+        [`vc/vm/${ID}/pid`]: '8010\n',
+      },
+    });
+    assert.deepEqual(await scan(on), []);
   });
 
   it('reports nothing for a state directory whose processes are gone', async () => {

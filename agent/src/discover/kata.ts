@@ -28,6 +28,9 @@ const READ_CONCURRENCY = 16;
 /** How deep below the shim to look for helper processes. */
 const CHILD_DEPTH = 3;
 /** Threads of a shim that hosts a Dragonball VMM (runtime-rs). */
+/** Binaries a state file may name as the hypervisor or the file server. */
+const HYPERVISOR_EXE = /^(qemu.*|cloud-hypervisor|firecracker.*|jailer)$/;
+const FILE_SERVER_EXE = /virtiofsd|nydusd/;
 const DRAGONBALL_THREAD = /^(vmm_master|db_vcpu\d+)$/;
 
 export interface KataDiscoveryOptions {
@@ -68,6 +71,8 @@ interface Group {
   vcpus?: number;
   memoryBytes?: number;
   idIsPrefix: boolean;
+  /** Whether anything but a generic `--id` flag ties it to Kata. */
+  confirmed: boolean;
 }
 
 /**
@@ -148,6 +153,8 @@ export class KataDiscovery implements WorkloadSource {
 
     const workloads: Workload[] = [];
     for (const group of groups.values()) {
+      // A Firecracker known only by its --id may not be Kata's at all.
+      if (!group.confirmed) continue;
       await this.addChildren(group, live);
       await this.detectDragonball(group);
       const cgroups = await this.cgroupsOf(group);
@@ -205,6 +212,7 @@ export class KataDiscovery implements WorkloadSource {
       if (kata === undefined) continue;
       const group = groupFor(groups, kata.sandboxId, kata.idIsPrefix);
       group.pids.set(pid, kata.role);
+      if (kata.unconfirmed !== true) group.confirmed = true;
       group.hypervisor ??= kata.hypervisor;
       group.runtime ??= kata.runtime;
       group.vcpus ??= kata.vcpus;
@@ -246,24 +254,55 @@ export class KataDiscovery implements WorkloadSource {
       if (!found.has(id)) this.states.delete(id);
 
     for (const [id, { runtime, state }] of this.states) {
-      const pids = [state.hypervisorPid, state.virtiofsdPid].filter(
-        (pid): pid is number => pid !== undefined && live.has(pid),
+      const hypervisorPid = this.vouched(
+        state.hypervisorPid,
+        id,
+        live,
+        HYPERVISOR_EXE,
+      );
+      const virtiofsdPid = this.vouched(
+        state.virtiofsdPid,
+        id,
+        live,
+        FILE_SERVER_EXE,
+      );
+      const pids = [hypervisorPid, virtiofsdPid].filter(
+        (pid) => pid !== undefined,
       );
       if (pids.length === 0 && !groups.has(id)) continue;
       const group = groupFor(groups, id, false);
+      group.confirmed = true;
       group.runtime ??= runtime;
       group.vcpus ??= state.vcpus;
       group.memoryBytes ??= state.memoryBytes;
       group.hypervisor ??= hypervisorName(state.hypervisor);
-      if (state.hypervisorPid !== undefined && live.has(state.hypervisorPid)) {
-        if (!group.pids.has(state.hypervisorPid))
-          group.pids.set(state.hypervisorPid, 'hypervisor');
+      if (hypervisorPid !== undefined && !group.pids.has(hypervisorPid)) {
+        group.pids.set(hypervisorPid, 'hypervisor');
       }
-      if (state.virtiofsdPid !== undefined && live.has(state.virtiofsdPid)) {
-        if (!group.pids.has(state.virtiofsdPid))
-          group.pids.set(state.virtiofsdPid, 'virtiofsd');
+      if (virtiofsdPid !== undefined && !group.pids.has(virtiofsdPid)) {
+        group.pids.set(virtiofsdPid, 'virtiofsd');
       }
     }
+  }
+
+  /**
+   * A pid from a state file, if it still belongs to the sandbox: alive,
+   * and either placed in this sandbox by its argv or running a binary of
+   * the expected kind. A leftover state file must not adopt an unrelated
+   * process that got the pid later.
+   */
+  private vouched(
+    pid: number | undefined,
+    id: string,
+    live: ReadonlySet<number>,
+    exe: RegExp,
+  ): number | undefined {
+    if (pid === undefined || !live.has(pid)) return undefined;
+    const seen = this.seen.get(pid);
+    if (seen === undefined) return undefined;
+    if (seen.kata !== undefined)
+      return seen.kata.sandboxId === id ? pid : undefined;
+    return exe.test(seen.exe) ? pid : undefined;
   }
 
   /** The run directory and every rootless one below user/<uid>/run. */
@@ -449,7 +488,7 @@ function groupFor(
 ): Group {
   let group = groups.get(id);
   if (group === undefined) {
-    group = { id, pids: new Map(), idIsPrefix };
+    group = { id, pids: new Map(), idIsPrefix, confirmed: false };
     groups.set(id, group);
   }
   return group;
@@ -466,8 +505,9 @@ function mergePrefixes(groups: Map<string, Group>): void {
       (g) => !g.idIsPrefix && g.id !== group.id && g.id.startsWith(group.id),
     );
     if (full === undefined) continue;
-    for (const [pid, role] of group.pids)
+    for (const [pid, role] of group.pids) {
       if (!full.pids.has(pid)) full.pids.set(pid, role);
+    }
     full.hypervisor ??= group.hypervisor;
     groups.delete(key);
   }

@@ -37,6 +37,13 @@ export interface KataProcess {
   readonly vcpus?: number;
   /** Guest memory from QEMU's `-m`, in bytes. */
   readonly memoryBytes?: number;
+  /**
+   * True when only a generic flag says so (Firecracker's `--id`): such a
+   * process counts as Kata only next to a shim or state directory of the
+   * same sandbox, since firecracker-containerd and plain Firecracker VMs
+   * use `--id` too.
+   */
+  readonly unconfirmed?: boolean;
 }
 
 const SHIM = /^containerd-shim-kata(?:-[\w.]+)*-v2$/;
@@ -167,11 +174,16 @@ function firecracker(
   )?.[1];
   const id = flagValue(argv, '--id') ?? fromPath;
   if (id === undefined || id === '') return undefined;
+  // Kata's jailer chroots below its state directory (/run/vc).
+  const kataPath =
+    fromPath !== undefined ||
+    /\/vc\/?$/.test(flagValue(argv, '--chroot-base-dir') ?? '');
   return {
     role: exe === 'jailer' ? 'jailer' : 'hypervisor',
     sandboxId: id,
     idIsPrefix: id.length >= FIRECRACKER_ID_LENGTH,
     hypervisor: 'firecracker',
+    ...(kataPath ? {} : { unconfirmed: true }),
   };
 }
 
