@@ -24,7 +24,10 @@ interface Row {
   readonly gives: string;
 }
 
-async function time(rounds: number, round: () => Promise<unknown>): Promise<number> {
+async function time(
+  rounds: number,
+  round: () => Promise<unknown>,
+): Promise<number> {
   for (let i = 0; i < 5; i++) await round();
   const start = performance.now();
   for (let i = 0; i < rounds; i++) await round();
@@ -39,9 +42,9 @@ async function main(): Promise<void> {
       () => true,
       () => false,
     );
-  const sample = (await Promise.all(pids.map(async (p) => ((await alive(p)) ? p : -1)))).filter(
-    (p) => p > 0,
-  );
+  const sample = (
+    await Promise.all(pids.map(async (p) => ((await alive(p)) ? p : -1)))
+  ).filter((p) => p > 0);
 
   const rows: Row[] = [];
   rows.push({
@@ -64,7 +67,9 @@ async function main(): Promise<void> {
     msPerRound: await time(ROUNDS, () =>
       Promise.all(
         sample.map((p) =>
-          Promise.all([procfs.pidStat(p), procfs.smapsRollup(p)]).catch(() => undefined),
+          Promise.all([procfs.pidStat(p), procfs.smapsRollup(p)]).catch(
+            () => undefined,
+          ),
         ),
       ),
     ),
@@ -82,14 +87,22 @@ async function main(): Promise<void> {
   console.log(`| reader | pids | ms per round | gives |`);
   console.log(`|---|---|---|---|`);
   for (const r of rows) {
-    console.log(`| ${r.reader} | ${r.pids} | ${r.msPerRound.toFixed(2)} | ${r.gives} |`);
+    console.log(
+      `| ${r.reader} | ${r.pids} | ${r.msPerRound.toFixed(2)} | ${r.gives} |`,
+    );
   }
-  console.log(`\nCPU seconds of pid ${pid}: pidusage ${fromPidusage}, ProcFs ${fromProcfs}`);
+  console.log(
+    `\nCPU seconds of pid ${pid}: pidusage ${fromPidusage}, ProcFs ${fromProcfs}`,
+  );
 
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'pidusage.json'),
-    JSON.stringify({ rounds: ROUNDS, rows, check: { pid, fromPidusage, fromProcfs } }, null, 2),
+    JSON.stringify(
+      { rounds: ROUNDS, rows, check: { pid, fromPidusage, fromProcfs } },
+      null,
+      2,
+    ),
   );
 }
 
