@@ -12,6 +12,8 @@ export interface FixtureHost {
   readonly proc: string;
   /** Pass to `detectLayout(...)`. */
   readonly cgroup: string;
+  /** The run directory (Kata state); exists only in hosts with sandboxes. */
+  readonly run: string;
 }
 
 /** Locates test/fixtures/hosts/<name>/{proc,cgroup}. */
@@ -20,5 +22,6 @@ export function fixtureHost(name: string): FixtureHost {
   return {
     proc: fileURLToPath(new URL('proc', base)),
     cgroup: fileURLToPath(new URL('cgroup', base)),
+    run: fileURLToPath(new URL('run', base)),
   };
 }

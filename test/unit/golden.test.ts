@@ -40,7 +40,7 @@ async function scrape(layout: string, socketPath: string): Promise<string> {
     new Map<string, string | boolean>([
       ['path.procfs', roots.proc],
       ['path.cgroupfs', roots.cgroup],
-      ['path.run', '/nonexistent'],
+      ['path.run', roots.run],
       ['docker.host', `unix://${socketPath}`],
       ['docker.labels', 'team,com.docker.compose.project'],
       ['collector.containerd', false],
@@ -76,7 +76,7 @@ describe('golden /metrics of fixture hosts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  for (const layout of ['v1-cgroupfs', 'v2-systemd']) {
+  for (const layout of ['v1-cgroupfs', 'v2-systemd', 'v2-kata']) {
     it(`${layout} scrapes to the committed exposition`, async () => {
       const text = await scrape(layout, daemon.socketPath);
       const goldenPath = fileURLToPath(
