@@ -154,27 +154,29 @@ export function parseListenAddress(raw: string): Config['listenAddress'] {
 export function buildConfig(
   values: ReadonlyMap<string, string | boolean>,
 ): Config {
+  // A flag missing from `values` takes its default from the tables above.
+  const defaults = new Map(
+    [...SERVE_FLAGS, ...HOST_FLAGS, ...logFlags('info')].map((f) => [
+      f.flag,
+      f.defaultValue,
+    ]),
+  );
   const text = (flag: string): string => {
-    const value = values.get(flag);
-    if (typeof value !== 'string')
-      throw new ConfigError(`--${flag} is required`);
+    const value = values.get(flag) ?? defaults.get(flag);
+    if (typeof value !== 'string') {
+      throw new ConfigError(`--${flag} needs a value`);
+    }
     return value;
   };
-  const listen = values.get('web.listen-address');
   return {
-    listenAddress: parseListenAddress(
-      typeof listen === 'string' ? listen : `127.0.0.1:${DEFAULT_PORT}`,
-    ),
+    listenAddress: parseListenAddress(text('web.listen-address')),
     procfs: text('path.procfs'),
     cgroupfs: text('path.cgroupfs'),
     runDir: text('path.run'),
     dockerHost: text('docker.host'),
     dockerEnabled: values.get('collector.docker') !== false,
     kataEnabled: values.get('collector.kata') !== false,
-    containerdAddress:
-      typeof values.get('containerd.address') === 'string'
-        ? (values.get('containerd.address') as string)
-        : '/run/containerd/containerd.sock',
+    containerdAddress: text('containerd.address'),
     containerdEnabled: values.get('collector.containerd') !== false,
     dockerLabels: text('docker.labels')
       .split(',')

@@ -52,9 +52,13 @@ describe('buildConfig', () => {
     assert.equal(buildConfig(off).dockerEnabled, false);
   });
 
-  it('names a missing flag', () => {
+  it('takes the documented default for a flag not given', () => {
     const missing = new Map(base);
     missing.delete('path.procfs');
-    assert.throws(() => buildConfig(missing), /--path.procfs/);
+    missing.delete('web.listen-address');
+    const config = buildConfig(missing);
+    assert.equal(config.procfs, '/proc');
+    assert.deepEqual(config.listenAddress, { host: '127.0.0.1', port: 8095 });
+    assert.equal(config.containerdAddress, '/run/containerd/containerd.sock');
   });
 });
