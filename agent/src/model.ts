@@ -93,6 +93,24 @@ export interface Workload {
   readonly microvm?: MicroVmDetail;
 }
 
+/** The fields that say which workload this is, in every output. */
+export type WorkloadIdentity = Pick<
+  Workload,
+  | 'id'
+  | 'name'
+  | 'kind'
+  | 'runtime'
+  | 'engine'
+  | 'image'
+  | 'hypervisor'
+  | 'state'
+>;
+
+export function identityOf(w: Workload): WorkloadIdentity {
+  const { id, name, kind, runtime, engine, image, hypervisor, state } = w;
+  return { id, name, kind, runtime, engine, image, hypervisor, state };
+}
+
 /** One reading of a workload's counters. Counters are cumulative. */
 export interface WorkloadUsage {
   readonly cpuSeconds?: number;

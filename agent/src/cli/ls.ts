@@ -1,20 +1,12 @@
 import type { Config } from '../config.js';
 import { cgroupDirs, readCgroupPids } from '../host/cgroupfs.js';
 import { createLogger } from '../log.js';
-import type { Workload } from '../model.js';
+import { identityOf, type Workload, type WorkloadIdentity } from '../model.js';
 import { openHost } from './host.js';
 import { renderTable } from './table.js';
 
 /** One line of `microstat ls --format json`. */
-export interface ListedWorkload {
-  readonly id: string;
-  readonly name: string;
-  readonly kind: Workload['kind'];
-  readonly runtime: string;
-  readonly engine: string;
-  readonly image: string;
-  readonly hypervisor: string;
-  readonly state: string;
+export interface ListedWorkload extends WorkloadIdentity {
   /** Host pids that belong to the workload. */
   readonly pids: number[];
   /** Cgroup directories the workload's figures are read from. */
@@ -71,7 +63,7 @@ export async function ls(config: Config, format: ListFormat): Promise<void> {
 async function describe(w: Workload): Promise<ListedWorkload> {
   if (w.microvm !== undefined) {
     return {
-      ...identity(w),
+      ...identityOf(w),
       pids: w.microvm.processes.map((p) => p.pid),
       cgroups: w.microvm.cgroups.flatMap(cgroupDirs),
       components: w.microvm.processes.map(({ pid, component, role }) => ({
@@ -83,21 +75,8 @@ async function describe(w: Workload): Promise<ListedWorkload> {
   }
   const pids = w.cgroup === undefined ? [] : await readCgroupPids(w.cgroup);
   return {
-    ...identity(w),
+    ...identityOf(w),
     pids: pids.sort((a, b) => a - b),
     cgroups: w.cgroup === undefined ? [] : cgroupDirs(w.cgroup),
-  };
-}
-
-function identity(w: Workload): Omit<ListedWorkload, 'pids' | 'cgroups'> {
-  return {
-    id: w.id,
-    name: w.name,
-    kind: w.kind,
-    runtime: w.runtime,
-    engine: w.engine,
-    image: w.image,
-    hypervisor: w.hypervisor,
-    state: w.state,
   };
 }

@@ -6,6 +6,7 @@ import {
   type ContainerRecord,
 } from '../sources/containerd.js';
 import type { NameSource, WorkloadNames } from './names.js';
+import { Periodic } from './periodic.js';
 import type { WorkloadSource } from './source.js';
 
 const REFRESH_MS = 10_000;
@@ -30,29 +31,21 @@ export class ContainerdNames implements WorkloadSource, NameSource {
   private records = new Map<string, ContainerRecord>();
   private ok = false;
   private lastError = '';
-  private timer: NodeJS.Timeout | undefined;
-  private first: Promise<void> | undefined;
-  private inflight: Promise<void> | undefined;
   private lastRefreshMs = 0;
+  private readonly periodic = new Periodic(REFRESH_MS, () => this.load());
 
   constructor(private readonly options: ContainerdNamesOptions) {}
 
   start(): void {
-    if (this.first !== undefined) return;
-    this.first = this.refresh();
-    this.timer = setInterval(() => {
-      void this.refresh();
-    }, REFRESH_MS);
-    this.timer.unref();
+    this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.inflight;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   ready(): Promise<void> {
-    return this.first ?? Promise.resolve();
+    return this.periodic.ready();
   }
 
   healthy(): boolean {
@@ -67,17 +60,10 @@ export class ContainerdNames implements WorkloadSource, NameSource {
     const record = this.records.get(id);
     if (record === undefined) {
       if (Date.now() - this.lastRefreshMs > EAGER_REFRESH_MS)
-        void this.refresh();
+        void this.periodic.run();
       return undefined;
     }
     return namesOf(record);
-  }
-
-  private refresh(): Promise<void> {
-    this.inflight ??= this.load().finally(() => {
-      this.inflight = undefined;
-    });
-    return this.inflight;
   }
 
   private async load(): Promise<void> {

@@ -21,6 +21,7 @@ import {
 } from '../parse/kata-state.js';
 import type { CgroupResolver } from './cgroups.js';
 import { applyNames, type NameSource } from './names.js';
+import { Periodic } from './periodic.js';
 import type { WorkloadSource } from './source.js';
 
 const DEFAULT_INTERVAL_MS = 2000;
@@ -91,28 +92,25 @@ export class KataDiscovery implements WorkloadSource {
   private readonly limit = pLimit(READ_CONCURRENCY);
   private sandboxes: Workload[] = [];
   private ok = true;
-  private timer: NodeJS.Timeout | undefined;
-  private first: Promise<void> | undefined;
-  private running: Promise<void> | undefined;
+  private readonly periodic: Periodic;
 
-  constructor(private readonly options: KataDiscoveryOptions) {}
-
-  start(): void {
-    if (this.first !== undefined) return;
-    this.first = this.tick();
-    this.timer = setInterval(() => {
-      void this.tick();
-    }, this.options.intervalMs ?? DEFAULT_INTERVAL_MS);
-    this.timer.unref();
+  constructor(private readonly options: KataDiscoveryOptions) {
+    this.periodic = new Periodic(
+      options.intervalMs ?? DEFAULT_INTERVAL_MS,
+      () => this.tick(),
+    );
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   ready(): Promise<void> {
-    return this.first ?? Promise.resolve();
+    return this.periodic.ready();
   }
 
   healthy(): boolean {
@@ -123,25 +121,17 @@ export class KataDiscovery implements WorkloadSource {
     return this.sandboxes.map((w) => applyNames(w, this.options.names));
   }
 
-  private tick(): Promise<void> {
-    this.running ??= this.scan()
-      .then((found) => {
-        this.sandboxes = found;
-        this.ok = true;
-      })
-      .catch((error: unknown) => {
-        if (this.ok) {
-          this.options.log.warn(
-            { err: String(error) },
-            'Kata discovery failed',
-          );
-        }
-        this.ok = false;
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+  private async tick(): Promise<void> {
+    try {
+      this.sandboxes = await this.scan();
+      this.ok = true;
+    } catch (error: unknown) {
+      // Logged when discovery starts failing, not on every retry.
+      if (this.ok) {
+        this.options.log.warn({ err: String(error) }, 'Kata discovery failed');
+      }
+      this.ok = false;
+    }
   }
 
   /** One full pass over the host; returns the sandboxes found. */

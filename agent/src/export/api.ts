@@ -5,24 +5,17 @@ import type {
   MicroVmProcess,
   PodRef,
   Snapshot,
-  Workload,
+  WorkloadIdentity,
   WorkloadUsage,
 } from '../model.js';
+import { identityOf } from '../model.js';
 import { effectiveMemoryLimit } from '../sample/rates.js';
 
 /**
  * The JSON payloads of the HTTP API. The dashboard and `microstat stats
  * --url` import these types, so a change here breaks their build.
  */
-export interface WorkloadJson {
-  readonly id: string;
-  readonly name: string;
-  readonly kind: Workload['kind'];
-  readonly runtime: string;
-  readonly engine: string;
-  readonly image: string;
-  readonly hypervisor: string;
-  readonly state: string;
+export interface WorkloadJson extends WorkloadIdentity {
   readonly labels: Readonly<Record<string, string>>;
   readonly composeProject: string;
   readonly composeService: string;
@@ -58,14 +51,7 @@ export function workloadsResponse(snapshot: Snapshot): WorkloadsResponse {
     host: snapshot.host,
     collectors: snapshot.collectors,
     workloads: snapshot.workloads.map(({ workload: w, usage, ...extra }) => ({
-      id: w.id,
-      name: w.name,
-      kind: w.kind,
-      runtime: w.runtime,
-      engine: w.engine,
-      image: w.image,
-      hypervisor: w.hypervisor,
-      state: w.state,
+      ...identityOf(w),
       labels: w.labels,
       composeProject: w.composeProject,
       composeService: w.composeService,
