@@ -145,6 +145,8 @@ export interface CollectorStatus {
   readonly collector: string;
   readonly success: boolean;
   readonly durationSeconds: number;
+  /** Why it failed, in one line; absent on success. */
+  readonly error?: string;
 }
 
 /** Everything one collection read, at one moment. */

@@ -2,10 +2,13 @@
 import { Command, Option } from 'commander';
 
 import { HOST_FLAGS, SERVE_FLAGS, logFlags } from '../config.js';
-import { ls, type ListFormat } from './ls.js';
+import type { ListFormat } from './ls.js';
 import { addFlags, configFrom } from './options.js';
-import { serve } from './serve.js';
+import { statsOptions, type StatsFlags } from './stats/options.js';
 import { VERSION } from './version.js';
+
+// Each command's module is loaded when it runs, so that `stats` and `ls`
+// do not pay for the HTTP server and the metrics library at start-up.
 
 const program = new Command('microstat')
   .description(
@@ -24,6 +27,7 @@ addFlags(
     ),
   serveFlags,
 ).action(async (_options: unknown, command: Command) => {
+  const { serve } = await import('./serve.js');
   await serve(configFrom(command, serveFlags));
 });
 
@@ -38,7 +42,27 @@ addFlags(
     ),
   lsFlags,
 ).action(async (options: { format: ListFormat }, command: Command) => {
+  const { ls } = await import('./ls.js');
   await ls(configFrom(command, lsFlags), options.format);
 });
+
+const statsFlags = [...HOST_FLAGS, ...logFlags('warn')];
+const statsCommand = program
+  .command('stats')
+  .description(
+    'live CPU, memory, network and block I/O of every workload, like docker stats',
+  )
+  .argument('[name...]', 'names or id prefixes to show (default: all)');
+for (const option of statsOptions()) statsCommand.addOption(option);
+addFlags(statsCommand, statsFlags).action(
+  async (names: string[], flags: StatsFlags, command: Command) => {
+    const { stats } = await import('./stats.js');
+    process.exitCode = await stats(
+      names,
+      flags,
+      configFrom(command, statsFlags),
+    );
+  },
+);
 
 await program.parseAsync();

@@ -30,7 +30,7 @@ export class ContainerdNames implements WorkloadSource, NameSource {
   readonly name = 'containerd';
   private records = new Map<string, ContainerRecord>();
   private ok = false;
-  private lastError = '';
+  private lastFailure = '';
   private lastRefreshMs = 0;
   private readonly periodic = new Periodic(REFRESH_MS, () => this.load());
 
@@ -50,6 +50,10 @@ export class ContainerdNames implements WorkloadSource, NameSource {
 
   healthy(): boolean {
     return this.ok;
+  }
+
+  lastError(): string | undefined {
+    return this.ok || this.lastFailure === '' ? undefined : this.lastFailure;
   }
 
   workloads(): Workload[] {
@@ -80,15 +84,15 @@ export class ContainerdNames implements WorkloadSource, NameSource {
       }
       this.records = records;
       this.ok = true;
-      this.lastError = '';
+      this.lastFailure = '';
     } catch (error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
-      if (message !== this.lastError) {
+      if (message !== this.lastFailure) {
         this.options.log.warn(
           { address: this.options.address, err: message },
           'containerd unreachable; microVMs are reported under their sandbox ids',
         );
-        this.lastError = message;
+        this.lastFailure = message;
       }
       this.ok = false;
     } finally {

@@ -1,3 +1,5 @@
+import pLimit from 'p-limit';
+
 import type { Logger } from '../log.js';
 import type { Workload } from '../model.js';
 import { DockerClient, type DockerContainer } from '../sources/docker.js';
@@ -6,6 +8,7 @@ import type { NameSource, WorkloadNames } from './names.js';
 import type { WorkloadSource } from './source.js';
 
 const RETRY_MIN_MS = 500;
+const INSPECT_CONCURRENCY = 8;
 const RETRY_MAX_MS = 5000;
 
 /** Label keys docker compose sets, reported as workload fields. */
@@ -35,6 +38,8 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
    */
   private readonly sandboxes = new Map<string, WorkloadNames>();
   private connected = false;
+  /** The last connection failure; empty once connected again. */
+  private error = '';
   private firstAttempt: Promise<void>;
   private settleFirst: () => void = () => undefined;
   private readonly abort = new AbortController();
@@ -65,6 +70,10 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
     return this.connected;
   }
 
+  lastError(): string | undefined {
+    return this.connected || this.error === '' ? undefined : this.error;
+  }
+
   workloads(): Workload[] {
     return [...this.containers.values()];
   }
@@ -76,22 +85,21 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
   private async run(): Promise<void> {
     const { log } = this.options;
     let delay = RETRY_MIN_MS;
-    let lastError = '';
     while (!this.abort.signal.aborted) {
       try {
         await this.session();
         delay = RETRY_MIN_MS;
-        lastError = '';
+        this.error = '';
         this.logStreamEnd();
       } catch (error: unknown) {
         const message = error instanceof Error ? error.message : String(error);
         // One line per distinct failure, not one per retry.
-        if (message !== lastError) {
+        if (message !== this.error) {
           log.warn(
             { host: this.options.host, err: message },
             'Docker daemon unreachable',
           );
-          lastError = message;
+          this.error = message;
         }
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       } finally {
@@ -130,9 +138,15 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
     const ids = await client.listIds();
     const fresh = new Map<string, Workload>();
     const sandboxes = new Map<string, WorkloadNames>();
-    for (const id of ids) {
-      const container = await client.inspect(id);
+    // Inspect a few at a time: a host of many containers lists quickly
+    // without opening a connection per container at once.
+    const limit = pLimit(INSPECT_CONCURRENCY);
+    const inspected = await Promise.all(
+      ids.map((id) => limit(() => client.inspect(id))),
+    );
+    for (const container of inspected) {
       if (container === undefined) continue;
+      const id = container.id;
       if (runtimeName(container.runtime) === 'kata') {
         sandboxes.set(id, this.names(container));
         continue;

@@ -91,7 +91,8 @@ export class KataDiscovery implements WorkloadSource {
   private readonly dragonball = new Set<string>();
   private readonly limit = pLimit(READ_CONCURRENCY);
   private sandboxes: Workload[] = [];
-  private ok = true;
+  /** Why the last scan failed; undefined while scans work. */
+  private error: string | undefined;
   private readonly periodic: Periodic;
 
   constructor(private readonly options: KataDiscoveryOptions) {
@@ -114,7 +115,11 @@ export class KataDiscovery implements WorkloadSource {
   }
 
   healthy(): boolean {
-    return this.ok;
+    return this.error === undefined;
+  }
+
+  lastError(): string | undefined {
+    return this.error;
   }
 
   workloads(): Workload[] {
@@ -124,13 +129,13 @@ export class KataDiscovery implements WorkloadSource {
   private async tick(): Promise<void> {
     try {
       this.sandboxes = await this.scan();
-      this.ok = true;
+      this.error = undefined;
     } catch (error: unknown) {
       // Logged when discovery starts failing, not on every retry.
-      if (this.ok) {
+      if (this.error === undefined) {
         this.options.log.warn({ err: String(error) }, 'Kata discovery failed');
       }
-      this.ok = false;
+      this.error = error instanceof Error ? error.message : String(error);
     }
   }
 

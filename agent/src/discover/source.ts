@@ -14,5 +14,7 @@ export interface WorkloadSource {
   ready(): Promise<void>;
   /** Whether the source's last attempt to reach its daemon worked. */
   healthy(): boolean;
+  /** Why the last attempt failed, while unhealthy. */
+  lastError(): string | undefined;
   workloads(): Workload[];
 }

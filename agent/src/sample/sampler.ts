@@ -87,11 +87,13 @@ export class Sampler {
         if (typeof result === 'string') failures.push(result);
         else if (result !== undefined) workloads.push(result);
       }
-      this.report(source.name, failures);
+      const readError = this.report(source.name, failures);
+      const error = source.lastError() ?? readError;
       collectors.push({
         collector: source.name,
         success: source.healthy() && failures.length === 0,
         durationSeconds: since(start),
+        ...(error === undefined ? {} : { error }),
       });
     }
 
@@ -201,12 +203,20 @@ export class Sampler {
   }
 
   /** Logs a source's read failures once each time they change. */
-  private report(source: string, failures: readonly string[]): void {
+  /**
+   * Logs a source's read failures once each time they change, and returns
+   * them in one line, e.g. "could not read 2 workloads: <first error>".
+   */
+  private report(
+    source: string,
+    failures: readonly string[],
+  ): string | undefined {
     const summary =
       failures.length === 0
         ? ''
-        : `${failures.length} failed: ${failures[0] ?? ''}`;
-    if (summary === (this.lastFailure.get(source) ?? '')) return;
+        : `could not read ${failures.length} workload${failures.length === 1 ? '' : 's'}: ${failures[0] ?? ''}`;
+    if (summary === (this.lastFailure.get(source) ?? ''))
+      return summary || undefined;
     this.lastFailure.set(source, summary);
     if (summary === '')
       this.log.info({ collector: source }, 'workload reads recovered');
@@ -215,6 +225,7 @@ export class Sampler {
         { collector: source, failed: failures.length, first: failures[0] },
         'workload reads failed',
       );
+    return summary || undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 
-import { Client, credentials, Metadata } from '@grpc/grpc-js';
-import type { ServiceError } from '@grpc/grpc-js';
+import type * as Grpc from '@grpc/grpc-js';
+import type { Client, ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs/light.js';
 
 /**
@@ -200,6 +200,9 @@ async function assertSocket(path: string): Promise<void> {
 
 export class ContainerdClient {
   private constructor(
+    /** @grpc/grpc-js, loaded on first connect: a CLI run without
+     * containerd should not pay for loading it. */
+    private readonly grpc: typeof Grpc,
     private readonly client: Client,
     /** The socket path, for error messages. */
     private readonly path: string,
@@ -217,9 +220,14 @@ export class ContainerdClient {
   ): Promise<ContainerdClient> {
     const path = socketPath(address);
     await assertSocket(path);
-    const client = new Client(`unix://${path}`, credentials.createInsecure(), {
-      'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
-    });
+    const grpc = await import('@grpc/grpc-js');
+    const client = new grpc.Client(
+      `unix://${path}`,
+      grpc.credentials.createInsecure(),
+      {
+        'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
+      },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         client.waitForReady(Date.now() + timeoutMs, (error) => {
@@ -234,7 +242,7 @@ export class ContainerdClient {
         { cause: error },
       );
     }
-    return new ContainerdClient(client, path, timeoutMs);
+    return new ContainerdClient(grpc, client, path, timeoutMs);
   }
 
   /** Names of all namespaces (namespaces are not themselves namespaced). */
@@ -268,7 +276,7 @@ export class ContainerdClient {
     decode: (bytes: Buffer) => T,
     namespace?: string,
   ): Promise<T> {
-    const metadata = new Metadata();
+    const metadata = new this.grpc.Metadata();
     if (namespace !== undefined)
       metadata.set('containerd-namespace', namespace);
     const deadline = Date.now() + this.timeoutMs;
