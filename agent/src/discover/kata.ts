@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import pLimit from 'p-limit';
 
-import { readCgroupPids, resolveCgroup } from '../host/cgroupfs.js';
+import { readCgroupPids } from '../host/cgroupfs.js';
 import type { ProcFs } from '../host/procfs.js';
 import { isGone, readTextIfPresent } from '../host/read.js';
 import type { Logger } from '../log.js';
@@ -373,7 +373,6 @@ export class KataDiscovery implements WorkloadSource {
     if (cached !== undefined) return cached;
     const argvId = group.id;
     const { procfs, resolver } = this.options;
-    const layout = await resolver.getLayout();
     const locations = new Map<string, CgroupLocation>();
     for (const [pid, role] of group.pids) {
       if (role !== 'shim' && role !== 'hypervisor') continue;
@@ -388,7 +387,7 @@ export class KataDiscovery implements WorkloadSource {
         const full = kataCgroupId(m.path, group.id);
         if (full === undefined) continue;
         if (full !== group.id) group.id = full;
-        const location = resolveCgroup(layout, [m]);
+        const location = await resolver.resolve([m]);
         if (location !== undefined)
           locations.set(JSON.stringify(location), location);
       }

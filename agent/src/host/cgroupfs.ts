@@ -100,7 +100,10 @@ export async function detectLayout(root: string): Promise<CgroupLayout> {
 export function resolveCgroup(
   layout: CgroupLayout,
   memberships: readonly CgroupMembership[],
+  namespaceRoots?: NamespaceRoots,
 ): CgroupLocation | undefined {
+  const inside = (mount: string, path: string): string | undefined =>
+    within(mount, namespaceRoots?.get(mount) ?? mount, path);
   const dirs: Partial<Record<Controller, string>> = {};
   let found = false;
   for (const m of memberships) {
@@ -124,8 +127,18 @@ export function resolveCgroup(
   return dir === undefined ? undefined : { version: 2, dir };
 }
 
-function inside(mount: string, path: string): string | undefined {
-  const dir = join(mount, path);
+/**
+ * Where a reader in a private cgroup namespace has its namespace root in
+ * each hierarchy, keyed by the hierarchy's mount directory. Paths in
+ * /proc/<pid>/cgroup are relative to the reader's namespace root, so such
+ * a reader sees a sibling container as `/../<id>`.
+ */
+export type NamespaceRoots = ReadonlyMap<string, string>;
+
+/** `path` below `base`, as long as the result stays below `mount`. */
+function within(mount: string, base: string, path: string): string | undefined {
+  // No trailing separator: the root cgroup's `/` must not leave one.
+  const dir = join(base, path).replace(/(.)\/+$/, '$1');
   const rel = relative(mount, dir);
   // `..` or `../x` leaves the mount; a cgroup named `..foo` does not.
   if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
@@ -299,4 +312,36 @@ export async function readCgroupPids(
     if (text !== undefined) return parsePidList('cgroup.procs', text);
   }
   return [];
+}
+
+/**
+ * The directory below `mount` whose cgroup.procs lists `pid`, found by a
+ * breadth-first walk of at most `maxDirs` directories. Used once, to find
+ * where the agent's own private cgroup namespace is rooted.
+ */
+export async function findCgroupOf(
+  mount: string,
+  pid: number,
+  maxDirs = 100_000,
+): Promise<string | undefined> {
+  const queue = [mount];
+  for (let seen = 0; seen < queue.length && seen < maxDirs; seen++) {
+    const dir = queue[seen] ?? mount;
+    const procs = await read(dir, 'cgroup.procs').catch(() => undefined);
+    if (
+      procs !== undefined &&
+      parsePidList('cgroup.procs', procs).includes(pid)
+    ) {
+      return dir;
+    }
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error: unknown) {
+      if (isGone(error)) continue;
+      throw error;
+    }
+    for (const e of entries) if (e.isDirectory()) queue.push(join(dir, e.name));
+  }
+  return undefined;
 }
