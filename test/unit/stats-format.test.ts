@@ -3,10 +3,6 @@ import { describe, it } from 'node:test';
 
 import {
   buildRows,
-  bytesSize,
-  goFixed,
-  goGeneral,
-  humanSize,
   rowFields,
   selectRows,
   sortRows,
@@ -14,6 +10,12 @@ import {
   type StatsRow,
   type StatsWorkload,
 } from '../../agent/src/cli/stats/format.js';
+import {
+  bytesSize,
+  goFixed,
+  goGeneral,
+  humanSize,
+} from '../../agent/src/units.js';
 import {
   HIDE_CURSOR,
   redraw,
