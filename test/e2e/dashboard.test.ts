@@ -358,4 +358,24 @@ describe('the dashboard in Chromium', () => {
     await screenshot(page, 'disconnected');
     assert.deepEqual(pageErrors, []);
   });
+
+  it('recovers by itself when the agent comes back', LONG, async () => {
+    const port = Number(new URL(url()).port);
+    const stale = await page.locator('#updated').textContent();
+    agent = await startAgent(
+      [...['--docker.labels', 'team'], '--no-collector.containerd'],
+      port,
+    );
+    await page.locator('#banner').waitFor({ state: 'hidden', timeout: 60_000 });
+    // Live again: ticks from the new agent move the clock on.
+    await page.waitForFunction(
+      `document.querySelector('#updated')?.textContent !== ${JSON.stringify(stale)}`,
+      undefined,
+      { timeout: 30_000 },
+    );
+
+    await page.locator(rowSelector(vmId)).waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate<boolean>('window.__noReload'), true);
+    assert.deepEqual(pageErrors, []);
+  });
 });

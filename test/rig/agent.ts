@@ -91,8 +91,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 export async function startAgent(
   extraArgs: readonly string[] = [],
+  /** A fixed port, e.g. to bring an agent back where clients expect it. */
+  fixedPort?: number,
 ): Promise<RunningAgent> {
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     process.execPath,
