@@ -114,6 +114,8 @@ export function identityOf(w: Workload): WorkloadIdentity {
 /** One reading of a workload's counters. Counters are cumulative. */
 export interface WorkloadUsage {
   readonly cpuSeconds?: number;
+  /** CPU quota in cores (cgroup cpu.max or cfs quota over period). */
+  readonly cpuLimitCores?: Limit;
   /** docker's MEM USAGE: usage minus inactive file pages. */
   readonly memoryUsageBytes?: number;
   readonly memoryRssBytes?: number;

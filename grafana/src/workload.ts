@@ -72,7 +72,7 @@ function cpuPanels(): ReturnType<typeof timeseries>[] {
       'CPU against its limit',
       'short',
       'Host CPU cores the workload keeps busy, and the most it can use: ' +
-        'its vCPUs for a microVM, the host CPUs for a container.',
+        "its CPU quota (a microVM's vCPUs), or the host CPUs without one.",
     )
       .axisLabel('cores')
       .withTarget(

@@ -37,6 +37,7 @@ const LIMITED: Container = {
   pid: 4242,
   usage: {
     cpuSeconds: 1.5,
+    cpuLimitCores: 0.5,
     memoryUsageBytes: 52428800 - 10485760,
     memoryRssBytes: 31457280,
     memoryCacheBytes: 20971520,
@@ -54,6 +55,7 @@ const UNLIMITED_CONTAINER: Container = {
   pid: 5151,
   usage: {
     cpuSeconds: 0.25,
+    cpuLimitCores: UNLIMITED,
     memoryUsageBytes: 8388608 - 1048576,
     memoryRssBytes: 6291456,
     memoryCacheBytes: 2097152,
@@ -254,6 +256,7 @@ describe('readCgroupUsage on vanished or bare cgroups', () => {
 
   const NOTHING: WorkloadUsage = {
     cpuSeconds: undefined,
+    cpuLimitCores: undefined,
     memoryUsageBytes: undefined,
     memoryRssBytes: undefined,
     memoryCacheBytes: undefined,

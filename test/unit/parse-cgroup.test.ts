@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { UNLIMITED } from '../../agent/src/model.js';
+import { ParseError } from '../../agent/src/parse/errors.js';
 import {
   parseBlkioServiceBytes,
+  parseCfsQuota,
+  parseCpuMax,
   parseFlatKeyed,
   parseIoStat,
   parseLimit,
@@ -204,4 +207,22 @@ describe('parseIoStat', () => {
       { name: 'a line without a device', text: 'rbytes=1 wbytes=2\n' },
     ],
   );
+});
+
+describe('CPU quota', () => {
+  it('reads v2 cpu.max in cores, max as unlimited', () => {
+    assert.equal(parseCpuMax('cpu.max', '50000 100000\n'), 0.5);
+    assert.equal(parseCpuMax('cpu.max', '200000 100000\n'), 2);
+    assert.equal(parseCpuMax('cpu.max', 'max 100000\n'), UNLIMITED);
+    for (const bad of ['', 'x 100000', '1 0', '1 2 3']) {
+      assert.throws(() => parseCpuMax('cpu.max', bad), ParseError, bad);
+    }
+  });
+
+  it('reads v1 cfs quota over period, -1 as unlimited', () => {
+    assert.equal(parseCfsQuota('150000\n', '100000\n'), 1.5);
+    assert.equal(parseCfsQuota('-1\n', '100000\n'), UNLIMITED);
+    assert.throws(() => parseCfsQuota('100', '0'), ParseError);
+    assert.throws(() => parseCfsQuota('-5', '100000'), ParseError);
+  });
 });

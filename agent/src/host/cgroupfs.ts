@@ -4,6 +4,8 @@ import { join, relative, isAbsolute, sep } from 'node:path';
 import type { CgroupLocation, Controller, WorkloadUsage } from '../model.js';
 import {
   parseBlkioServiceBytes,
+  parseCfsQuota,
+  parseCpuMax,
   parseFlatKeyed,
   parseIoStat,
   parseLimit,
@@ -181,16 +183,27 @@ export async function readCgroupUsage(
 async function readV1(
   dirs: Partial<Record<Controller, string>>,
 ): Promise<WorkloadUsage> {
-  const [usageNs, memUsage, memStat, memLimit, pids, pidsMax, blkio] =
-    await Promise.all([
-      read(dirs.cpuacct, 'cpuacct.usage'),
-      read(dirs.memory, 'memory.usage_in_bytes'),
-      read(dirs.memory, 'memory.stat'),
-      read(dirs.memory, 'memory.limit_in_bytes'),
-      read(dirs.pids, 'pids.current'),
-      read(dirs.pids, 'pids.max'),
-      readV1Blkio(dirs.blkio),
-    ]);
+  const [
+    usageNs,
+    memUsage,
+    memStat,
+    memLimit,
+    pids,
+    pidsMax,
+    blkio,
+    quota,
+    period,
+  ] = await Promise.all([
+    read(dirs.cpuacct, 'cpuacct.usage'),
+    read(dirs.memory, 'memory.usage_in_bytes'),
+    read(dirs.memory, 'memory.stat'),
+    read(dirs.memory, 'memory.limit_in_bytes'),
+    read(dirs.pids, 'pids.current'),
+    read(dirs.pids, 'pids.max'),
+    readV1Blkio(dirs.blkio),
+    read(dirs.cpu, 'cpu.cfs_quota_us'),
+    read(dirs.cpu, 'cpu.cfs_period_us'),
+  ]);
 
   const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
   // Hierarchical totals first: they include child cgroups.
@@ -205,6 +218,10 @@ async function readV1(
       usageNs,
       (t) => parseSingleValue('cpuacct.usage', t) / 1e9,
     ),
+    cpuLimitCores:
+      quota === undefined || period === undefined
+        ? undefined
+        : parseCfsQuota(quota, period),
     memoryUsageBytes: workingSet(usage, pick('inactive_file')),
     memoryRssBytes: pick('rss'),
     memoryCacheBytes: pick('cache'),
@@ -243,7 +260,7 @@ async function readV1Blkio(
 }
 
 async function readV2(dir: string): Promise<WorkloadUsage> {
-  const [cpuStat, memCurrent, memStat, memMax, pids, pidsMax, ioStat] =
+  const [cpuStat, memCurrent, memStat, memMax, pids, pidsMax, ioStat, cpuMax] =
     await Promise.all([
       read(dir, 'cpu.stat'),
       read(dir, 'memory.current'),
@@ -252,6 +269,7 @@ async function readV2(dir: string): Promise<WorkloadUsage> {
       read(dir, 'pids.current'),
       read(dir, 'pids.max'),
       read(dir, 'io.stat'),
+      read(dir, 'cpu.max'),
     ]);
 
   const cpu = mapped(cpuStat, (t) => parseFlatKeyed('cpu.stat', t));
@@ -264,6 +282,7 @@ async function readV2(dir: string): Promise<WorkloadUsage> {
 
   return {
     cpuSeconds: usec === undefined ? undefined : usec / 1e6,
+    cpuLimitCores: mapped(cpuMax, (t) => parseCpuMax('cpu.max', t)),
     memoryUsageBytes: workingSet(usage, stat?.get('inactive_file')),
     memoryRssBytes: stat?.get('anon'),
     memoryCacheBytes: stat?.get('file'),

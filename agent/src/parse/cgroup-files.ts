@@ -113,6 +113,33 @@ export function parseIoStat(format: string, text: string): BlockBytes {
   return { readBytes, writeBytes };
 }
 
+/**
+ * v2 cpu.max: `<quota> <period>` in microseconds, quota `max` for none.
+ * Returns the limit in cores (quota / period).
+ */
+export function parseCpuMax(format: string, text: string): Limit {
+  const [quota, period = '100000', extra] = text.trim().split(/\s+/);
+  if (quota === undefined || quota === '' || extra !== undefined) {
+    throw new ParseError(format, `bad line ${JSON.stringify(text.trim())}`);
+  }
+  if (quota === 'max') return UNLIMITED;
+  const periodUs = parseCount(format, 'period', period);
+  if (periodUs === 0) throw new ParseError(format, 'period is 0');
+  return parseCount(format, 'quota', quota) / periodUs;
+}
+
+/**
+ * v1 cpu.cfs_quota_us and cpu.cfs_period_us: quota -1 for none. Returns
+ * the limit in cores.
+ */
+export function parseCfsQuota(quotaText: string, periodText: string): Limit {
+  const quota = quotaText.trim();
+  if (quota === '-1') return UNLIMITED;
+  const periodUs = parseSingleValue('cpu.cfs_period_us', periodText);
+  if (periodUs === 0) throw new ParseError('cpu.cfs_period_us', 'period is 0');
+  return parseSingleValue('cpu.cfs_quota_us', quota) / periodUs;
+}
+
 /** cgroup.procs or tasks: one pid per line. */
 export function parsePidList(format: string, text: string): number[] {
   return text
