@@ -12,6 +12,10 @@ import {
  */
 export interface Config {
   readonly listenAddress: { readonly host: string; readonly port: number };
+  /** exporter-toolkit web config (TLS, basic auth); undefined: none. */
+  readonly webConfigFile: string | undefined;
+  /** Workloads exported per scrape at most; the rest are counted. */
+  readonly maxWorkloads: number;
   readonly procfs: string;
   readonly cgroupfs: string;
   readonly runDir: string;
@@ -27,6 +31,7 @@ export interface Config {
 }
 
 export const DEFAULT_PORT = 8095;
+export const DEFAULT_MAX_WORKLOADS = 5000;
 
 export interface FlagSpec {
   /** The long flag without dashes, e.g. `web.listen-address`. */
@@ -126,6 +131,18 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
     help: 'address to serve metrics, API and dashboard on (host:port)',
     defaultValue: `127.0.0.1:${DEFAULT_PORT}`,
   },
+  {
+    flag: 'web.config.file',
+    env: 'MICROSTAT_WEB_CONFIG_FILE',
+    help: 'exporter-toolkit web config (TLS, basic auth); empty: plain HTTP, no auth',
+    defaultValue: '',
+  },
+  {
+    flag: 'max-workloads',
+    env: 'MICROSTAT_MAX_WORKLOADS',
+    help: 'export at most this many workloads per scrape, lowest ids first',
+    defaultValue: String(DEFAULT_MAX_WORKLOADS),
+  },
 ];
 
 export class ConfigError extends Error {
@@ -145,6 +162,16 @@ export function parseListenAddress(raw: string): Config['listenAddress'] {
     host: match[1] ?? (match[2] === '' ? '0.0.0.0' : (match[2] ?? '')),
     port,
   };
+}
+
+function parseMaxWorkloads(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < 1 || !Number.isSafeInteger(value)) {
+    throw new ConfigError(
+      `--max-workloads: expected a positive integer, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -170,6 +197,8 @@ export function buildConfig(
   };
   return {
     listenAddress: parseListenAddress(text('web.listen-address')),
+    webConfigFile: text('web.config.file') || undefined,
+    maxWorkloads: parseMaxWorkloads(text('max-workloads')),
     procfs: text('path.procfs'),
     cgroupfs: text('path.cgroupfs'),
     runDir: text('path.run'),

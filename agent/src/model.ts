@@ -160,6 +160,15 @@ export interface Snapshot {
   readonly host: HostUsage;
   readonly workloads: readonly WorkloadReading[];
   readonly collectors: readonly CollectorStatus[];
+  /** What `--max-workloads` left out; absent where nothing bounds it. */
+  readonly bound?: WorkloadBoundStatus;
+}
+
+export interface WorkloadBoundStatus {
+  /** Workloads discovered for this reading, exported or not. */
+  readonly seenWorkloads: number;
+  /** Workloads left out, summed over every reading since start. */
+  readonly droppedTotal: number;
 }
 
 export interface WorkloadReading {

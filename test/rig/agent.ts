@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -44,8 +46,85 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-async function answersHealthy(url: string): Promise<boolean> {
+/**
+ * How a test reaches an agent started with a web config file: the TLS
+ * trust and client certificate, and the Authorization header to send.
+ */
+export interface AgentAccess {
+  /** PEM the agent's certificate verifies against; https when given. */
+  readonly ca?: string;
+  /** PEM client certificate and key, for client_auth_type checks. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** The highest TLS version to offer, e.g. 'TLSv1.2'. */
+  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** An Authorization header, e.g. `Basic ...`. */
+  readonly authorization?: string;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  /** The whole body, or for an event stream its first chunk. */
+  readonly body: string;
+}
+
+/**
+ * GET with node:http(s), which fetch cannot do with a private CA or a
+ * client certificate. An event stream never ends: its first chunk is
+ * the answer. Rejects on connection or handshake failures.
+ */
+export function request(
+  url: string,
+  access: AgentAccess = {},
+): Promise<HttpAnswer> {
+  const https = url.startsWith('https:');
+  const send = https ? httpsRequest : httpRequest;
+  const tls = https
+    ? {
+        ...(access.ca === undefined ? {} : { ca: access.ca }),
+        ...(access.cert === undefined ? {} : { cert: access.cert }),
+        ...(access.key === undefined ? {} : { key: access.key }),
+        ...(access.maxVersion === undefined
+          ? {}
+          : { maxVersion: access.maxVersion }),
+      }
+    : {};
+  const headers =
+    access.authorization === undefined
+      ? {}
+      : { authorization: access.authorization };
+  return new Promise((resolve, reject) => {
+    const req = send(url, { ...tls, headers, timeout: 5000 }, (res) => {
+      let body = '';
+      const answer = (): void => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      };
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (res.headers['content-type']?.startsWith('text/event-stream')) {
+          answer();
+          req.destroy();
+        }
+      });
+      res.on('end', answer);
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function answersHealthy(
+  url: string,
+  access: AgentAccess | undefined,
+): Promise<boolean> {
   try {
+    if (access !== undefined) {
+      return (await request(`${url}/healthz`, access)).status === 200;
+    }
     const response = await fetch(`${url}/healthz`);
     await response.arrayBuffer();
     return response.status === 200;
@@ -58,6 +137,7 @@ async function waitHealthy(
   child: ChildProcess,
   url: string,
   logs: () => string,
+  access: AgentAccess | undefined,
 ): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -65,7 +145,7 @@ async function waitHealthy(
       const status = child.exitCode ?? child.signalCode;
       throw new Error(`agent exited (${status}) before ready:\n${logs()}`);
     }
-    if (await answersHealthy(url)) return;
+    if (await answersHealthy(url, access)) return;
     await delay(POLL_INTERVAL_MS);
   }
   throw new Error(
@@ -93,9 +173,12 @@ export async function startAgent(
   extraArgs: readonly string[] = [],
   /** A fixed port, e.g. to bring an agent back where clients expect it. */
   fixedPort?: number,
+  /** For an agent behind a web config: https and the client's TLS. */
+  access?: AgentAccess,
 ): Promise<RunningAgent> {
   const port = fixedPort ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  const scheme = access?.ca === undefined ? 'http' : 'https';
+  const url = `${scheme}://127.0.0.1:${port}`;
   const child = spawn(
     process.execPath,
     [
@@ -120,7 +203,7 @@ export async function startAgent(
   const logs = (): string => output;
 
   try {
-    await waitHealthy(child, url, logs);
+    await waitHealthy(child, url, logs, access);
   } catch (error: unknown) {
     await stopChild(child);
     throw error;

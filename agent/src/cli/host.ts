@@ -55,7 +55,9 @@ export function openHost(config: Config, log: Logger): HostView {
       names.push(containerd);
     }
   }
-  const sampler = new Sampler(procfs, sources, log);
+  const sampler = new Sampler(procfs, sources, log, {
+    maxWorkloads: config.maxWorkloads,
+  });
   return {
     procfs,
     resolver,

@@ -2,9 +2,17 @@ import { fileURLToPath } from 'node:url';
 
 import type { Config } from '../config.js';
 import { tickEvent } from '../export/api.js';
+import { BasicAuth } from '../export/basic-auth.js';
 import { EventStream } from '../export/events.js';
 import { Exporter } from '../export/exporter.js';
 import { createApp, listen } from '../export/server.js';
+import {
+  loadWebConfig,
+  OPEN_WEB_CONFIG,
+  WebConfigError,
+  type TlsServerOptions,
+  type WebConfig,
+} from '../export/web-config.js';
 import { createLogger, type Logger } from '../log.js';
 import { History } from '../sample/history.js';
 import type { Sampler } from '../sample/sampler.js';
@@ -22,10 +30,12 @@ const DASHBOARD_DIR = fileURLToPath(
 /** `microstat serve`: the agent. Runs until SIGINT or SIGTERM. */
 export async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel, config.logFormat);
+  const web = webConfig(config.webConfigFile, log);
   const host = openHost(config, log);
   const exporter = new Exporter({
     labelAllowlist: config.dockerLabels,
     selfMetrics: true,
+    workloadBound: true,
   });
   const history = new History();
   const events = new EventStream({ log });
@@ -42,13 +52,18 @@ export async function serve(config: Config): Promise<void> {
     events,
     hostInfo,
     dashboardDir: DASHBOARD_DIR,
+    ...(web.config.users.size === 0
+      ? {}
+      : { auth: new BasicAuth(web.config.users) }),
   });
 
   const { host: address, port } = config.listenAddress;
-  const server = await listen(app, address, port).catch((error: unknown) => {
-    log.error({ address, port, err: String(error) }, 'cannot listen');
-    process.exit(1);
-  });
+  const server = await listen(app, address, port, web.tls).catch(
+    (error: unknown) => {
+      log.error({ address, port, err: String(error) }, 'cannot listen');
+      process.exit(1);
+    },
+  );
   host.start();
   hostInfo.start();
   const ticker = startTicker(host.sampler, history, events, log);
@@ -56,6 +71,8 @@ export async function serve(config: Config): Promise<void> {
     {
       version: VERSION,
       address: `${address}:${port}`,
+      tls: web.tls !== undefined,
+      basicAuth: web.config.users.size > 0,
       procfs: config.procfs,
       cgroupfs: config.cgroupfs,
       collectors: host.sources.map((s) => s.name).join(','),
@@ -76,6 +93,28 @@ export async function serve(config: Config): Promise<void> {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await host.stop();
+}
+
+/**
+ * The web config file, loaded before anything else starts. A file the
+ * agent cannot honour stops it: serving in the clear or without auth
+ * because of a typo would be worse than not serving.
+ */
+function webConfig(
+  file: string | undefined,
+  log: Logger,
+): { config: WebConfig; tls: TlsServerOptions | undefined } {
+  if (file === undefined) return { config: OPEN_WEB_CONFIG, tls: undefined };
+  try {
+    return loadWebConfig(file);
+  } catch (error: unknown) {
+    if (!(error instanceof WebConfigError)) throw error;
+    log.error(
+      { file: error.file, field: error.field, reason: error.reason },
+      'invalid web config file',
+    );
+    process.exit(1);
+  }
 }
 
 /**

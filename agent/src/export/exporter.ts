@@ -8,6 +8,7 @@ import {
 import type { Snapshot } from '../model.js';
 import { registerTables, type MetricSpec } from './metric-table.js';
 import { blockMetrics } from './metrics/workload-block.js';
+import { boundMetrics } from './metrics/bound.js';
 import { collectorMetrics } from './metrics/collector.js';
 import { cpuMetrics } from './metrics/workload-cpu.js';
 import { hostMetrics } from './metrics/host.js';
@@ -20,6 +21,7 @@ import { pidsMetrics } from './metrics/workload-pids.js';
 /** The metric groups, in exposition order: the one list that wires them. */
 export function metricTables(
   labelAllowlist: readonly string[],
+  workloadBound = false,
 ): (readonly MetricSpec[])[] {
   return [
     infoMetrics(labelAllowlist),
@@ -31,6 +33,7 @@ export function metricTables(
     microvmMetrics,
     hostMetrics,
     collectorMetrics,
+    ...(workloadBound ? [boundMetrics] : []),
   ];
 }
 
@@ -46,6 +49,8 @@ export interface ExporterOptions {
   readonly labelAllowlist: readonly string[];
   /** Also export the agent's own process and Node.js runtime metrics. */
   readonly selfMetrics: boolean;
+  /** Also export the `--max-workloads` bound's seen and dropped counts. */
+  readonly workloadBound?: boolean;
 }
 
 /**
@@ -63,7 +68,7 @@ export class Exporter {
     openmetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     this.registries = { prometheus, openmetrics };
     registerTables(
-      metricTables(options.labelAllowlist),
+      metricTables(options.labelAllowlist, options.workloadBound),
       [prometheus, openmetrics],
       () => this.current,
     );

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 
 import express, { type Request, type Response } from 'express';
 
@@ -15,9 +17,11 @@ import {
   type HistoryResponse,
   type HistoryWindowSeconds,
 } from './api.js';
+import type { BasicAuth } from './basic-auth.js';
 import type { EventStream } from './events.js';
 import { negotiateFormat, type Exporter } from './exporter.js';
 import { landingPage } from './landing.js';
+import type { TlsServerOptions } from './web-config.js';
 
 export interface ServerOptions {
   readonly sampler: Sampler;
@@ -34,6 +38,8 @@ export interface ServerOptions {
    * when it holds no index.html, / is a landing page of links.
    */
   readonly dashboardDir?: string;
+  /** Basic auth in front of every route but /healthz; none: open. */
+  readonly auth?: BasicAuth;
 }
 
 /**
@@ -44,6 +50,9 @@ export function createApp(options: ServerOptions): express.Express {
   const { sampler, exporter, log } = options;
   const app = express();
   app.disable('x-powered-by');
+  // First, so that nothing below it, static files and 404s included, is
+  // served without credentials.
+  if (options.auth !== undefined) app.use(options.auth.handle);
 
   app.get('/metrics', async (req: Request, res: Response) => {
     const format = negotiateFormat(req.get('accept'));
@@ -133,17 +142,52 @@ function historyWindow(raw: unknown): HistoryWindowSeconds | undefined {
   return HISTORY_WINDOWS.find((w) => w === seconds);
 }
 
-/** Listens on host:port; rejects when the address cannot be bound. */
+/**
+ * Listens on host:port, over TLS when given; rejects when the address
+ * cannot be bound.
+ */
 export function listen(
   app: express.Express,
   host: string,
   port: number,
+  tls?: TlsServerOptions,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server =
+      tls === undefined ? createHttpServer(app) : tlsServer(app, tls);
+    server.listen(port, host);
     server.once('listening', () => {
       resolve(server);
     });
     server.once('error', reject);
   });
+}
+
+/**
+ * An HTTPS server for exporter-toolkit's client auth types. Node verifies
+ * a client certificate only when it also requires one, so the two
+ * in-between policies are enforced right after the handshake.
+ */
+function tlsServer(app: express.Express, tls: TlsServerOptions): Server {
+  const type = tls.clientAuthType;
+  const server = createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+      minVersion: tls.minVersion,
+      maxVersion: tls.maxVersion,
+      requestCert: type !== 'NoClientCert',
+      rejectUnauthorized: type === 'RequireAndVerifyClientCert',
+    },
+    app,
+  );
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const presented = Object.keys(socket.getPeerCertificate()).length > 0;
+    const refuse =
+      (type === 'RequireAnyClientCert' && !presented) ||
+      (type === 'VerifyClientCertIfGiven' && presented && !socket.authorized);
+    if (refuse) socket.destroy();
+  });
+  return server;
 }

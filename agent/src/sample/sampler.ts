@@ -1,8 +1,6 @@
-import pLimit from 'p-limit';
-
 import { readCgroupUsage } from '../host/cgroupfs.js';
 import type { ProcFs } from '../host/procfs.js';
-import { isGone } from '../host/read.js';
+import { isGone, yieldToEventLoop } from '../host/read.js';
 import type { WorkloadSource } from '../discover/source.js';
 import type { Logger } from '../log.js';
 import type {
@@ -17,6 +15,7 @@ import type {
 import { sumNonLoopback } from '../parse/net-dev.js';
 import { dockerSystemTicks } from '../parse/proc-stat.js';
 import { TICKS_PER_SECOND } from '../host/procfs.js';
+import { WorkloadBound } from './bound.js';
 import { GuestReader, readMicroVm } from './microvm.js';
 
 const NO_USAGE: WorkloadUsage = {};
@@ -25,8 +24,17 @@ const GUEST_TIMEOUT_MS = 1000;
 /** Each guest read is an RPC into the VM: at most one per sandbox per 5 s. */
 const GUEST_MIN_INTERVAL_MS = 5000;
 
-/** Workloads read at once: enough to keep the disk queue busy, few fds. */
-const READ_CONCURRENCY = 16;
+/**
+ * Workloads read between two turns of the event loop. Kernel files are
+ * read synchronously (host/read.ts); a batch of 32 takes about 1-3 ms, so
+ * a scrape or tick waits no longer than that behind a sample.
+ */
+const BATCH = 32;
+
+export interface SamplerOptions {
+  /** Workloads read per call at most, lowest ids first; default: all. */
+  readonly maxWorkloads?: number;
+}
 
 /**
  * Reads every workload's counters once per call. Concurrent callers (two
@@ -36,17 +44,22 @@ const READ_CONCURRENCY = 16;
  */
 export class Sampler {
   private inflight: Promise<Snapshot> | undefined;
-  private readonly limit = pLimit(READ_CONCURRENCY);
   private readonly lastFailure = new Map<string, string>();
   private readonly guests: GuestReader;
   /** The host's network namespace, to tell a VM without its own apart. */
   private hostNetNamespace: string | undefined;
+  private readonly bound: WorkloadBound;
 
   constructor(
     private readonly procfs: ProcFs,
     private readonly sources: readonly WorkloadSource[],
     private readonly log: Logger,
+    options: SamplerOptions = {},
   ) {
+    this.bound = new WorkloadBound(
+      options.maxWorkloads ?? Number.POSITIVE_INFINITY,
+      log,
+    );
     this.guests = new GuestReader(
       GUEST_TIMEOUT_MS,
       GUEST_MIN_INTERVAL_MS,
@@ -76,11 +89,16 @@ export class Sampler {
       { collector: 'host', success: true, durationSeconds: since(hostStart) },
     ];
 
+    // Bounded before reading, so that a flood of workloads costs the
+    // agent no more reads than the bound allows.
+    const discovered = this.sources.map((source) => source.workloads());
+    const { kept, status } = this.bound.keep(discovered.flat());
+
     const workloads: WorkloadReading[] = [];
-    for (const source of this.sources) {
+    for (const [index, source] of this.sources.entries()) {
       const start = performance.now();
-      const results = await Promise.all(
-        source.workloads().map((w) => this.limit(() => this.readWorkload(w))),
+      const results = await this.readAll(
+        (discovered[index] ?? []).filter((w) => kept.has(w)),
       );
       const failures: string[] = [];
       for (const result of results) {
@@ -106,7 +124,22 @@ export class Sampler {
       host,
       workloads,
       collectors,
+      bound: status,
     };
+  }
+
+  private async readAll(
+    list: readonly Workload[],
+  ): Promise<(WorkloadReading | string | undefined)[]> {
+    const results: (WorkloadReading | string | undefined)[] = [];
+    for (let at = 0; at < list.length; at += BATCH) {
+      const batch = list.slice(at, at + BATCH);
+      results.push(
+        ...(await Promise.all(batch.map((w) => this.readWorkload(w)))),
+      );
+      await yieldToEventLoop();
+    }
+    return results;
   }
 
   private async readHost(): Promise<HostUsage> {
