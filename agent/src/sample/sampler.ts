@@ -244,10 +244,12 @@ export class Sampler {
     source: string,
     failures: readonly string[],
   ): string | undefined {
+    const count = failures.length;
     const summary =
-      failures.length === 0
+      count === 0
         ? ''
-        : `could not read ${failures.length} workload${failures.length === 1 ? '' : 's'}: ${failures[0] ?? ''}`;
+        : `could not read ${count} workload${count === 1 ? '' : 's'}: ` +
+          (failures[0] ?? '');
     if (summary === (this.lastFailure.get(source) ?? ''))
       return summary || undefined;
     this.lastFailure.set(source, summary);
