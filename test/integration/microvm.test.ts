@@ -261,36 +261,60 @@ describe('a real microVM as a Kata sandbox', () => {
   );
 });
 
+/**
+ * A microVM whose id has a containerd record (runtime io.containerd.kata.v2,
+ * with `labels`) in `namespace`, and an agent watching both.
+ */
+interface NamedSandbox {
+  readonly vm: MicroVm;
+  readonly agent: RunningAgent;
+  readonly image: string;
+  stop(): Promise<void>;
+}
+
+async function startNamedSandbox(
+  id: string,
+  namespace: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<NamedSandbox> {
+  const startedContainerd = await ensureContainerd();
+  const image = await ensureImage(namespace);
+  await ctr([
+    ...['-n', namespace, 'containers', 'create'],
+    ...['--runtime', 'io.containerd.kata.v2'],
+    ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    image,
+    id,
+  ]);
+  const vm = await startMicroVm({ id, memoryMiB: 256 });
+  const agent = await startAgent();
+  return {
+    vm,
+    agent,
+    image,
+    async stop() {
+      await agent.stop();
+      await vm.stop();
+      await ctr(['-n', namespace, 'containers', 'rm', id]).catch(
+        () => undefined,
+      );
+      if (startedContainerd !== undefined) {
+        await stopContainerd(startedContainerd);
+      }
+    },
+  };
+}
+
 describe('a microVM named by containerd', () => {
   const id = `test-kata-${randomBytes(4).toString('hex')}`;
-  let vm: MicroVm;
-  let agent: RunningAgent;
-  let startedContainerd: Awaited<ReturnType<typeof ensureContainerd>>;
-  let image = '';
+  let sandbox: NamedSandbox;
 
   before(async () => {
-    startedContainerd = await ensureContainerd();
-    image = await ensureImage('default');
-    await ctr([
-      '-n',
-      'default',
-      'containers',
-      'create',
-      '--runtime',
-      'io.containerd.kata.v2',
-      image,
-      id,
-    ]);
-    vm = await startMicroVm({ id, memoryMiB: 256 });
-    agent = await startAgent();
+    sandbox = await startNamedSandbox(id, 'default');
   });
 
   after(async () => {
-    await agent.stop();
-    await vm.stop();
-    await ctr(['-n', 'default', 'containers', 'rm', id]).catch(() => undefined);
-    if (startedContainerd !== undefined)
-      await stopContainerd(startedContainerd);
+    await sandbox.stop();
   });
 
   it(
@@ -300,13 +324,13 @@ describe('a microVM named by containerd', () => {
       const w = await waitFor(
         'containerd names',
         async () => {
-          const found = await findVm(agent, id);
+          const found = await findVm(sandbox.agent, id);
           return found?.engine === 'containerd' ? found : undefined;
         },
         20_000,
       );
       assert.equal(w.name, id);
-      assert.equal(w.image, image);
+      assert.equal(w.image, sandbox.image);
       assert.equal(w.containerdNamespace, 'default');
       assert.equal(w.kind, 'microvm');
     },
@@ -316,9 +340,9 @@ describe('a microVM named by containerd', () => {
     'drops the microVM at the next scrape once it stops',
     { timeout: 60_000 },
     async () => {
-      await waitFor('the microVM', () => findVm(agent, id), 20_000);
-      await vm.stop();
-      const text = await getText(`${agent.url}/metrics`);
+      await waitFor('the microVM', () => findVm(sandbox.agent, id), 20_000);
+      await sandbox.vm.stop();
+      const text = await getText(`${sandbox.agent.url}/metrics`);
       assert.ok(!text.includes(id), 'no series of the stopped microVM');
     },
   );
@@ -326,48 +350,26 @@ describe('a microVM named by containerd', () => {
 
 describe('a microVM that is a Kubernetes pod sandbox', () => {
   const id = randomBytes(32).toString('hex');
-  let vm: MicroVm;
-  let agent: RunningAgent;
-  let startedContainerd: Awaited<ReturnType<typeof ensureContainerd>>;
+  let sandbox: NamedSandbox;
 
   before(async () => {
-    startedContainerd = await ensureContainerd();
-    const image = await ensureImage('k8s.io');
-    await ctr([
-      '-n',
-      'k8s.io',
-      'containers',
-      'create',
-      '--runtime',
-      'io.containerd.kata.v2',
-      '--label',
-      'io.cri-containerd.kind=sandbox',
-      '--label',
-      'io.kubernetes.pod.name=blast-0',
-      '--label',
-      'io.kubernetes.pod.namespace=bio',
-      '--label',
-      'io.kubernetes.pod.uid=5f2b8f7e-0000-4000-8000-000000000001',
-      image,
-      id,
-    ]);
-    vm = await startMicroVm({ id, memoryMiB: 256 });
-    agent = await startAgent();
+    sandbox = await startNamedSandbox(id, 'k8s.io', {
+      'io.cri-containerd.kind': 'sandbox',
+      'io.kubernetes.pod.name': 'blast-0',
+      'io.kubernetes.pod.namespace': 'bio',
+      'io.kubernetes.pod.uid': '5f2b8f7e-0000-4000-8000-000000000001',
+    });
   });
 
   after(async () => {
-    await agent.stop();
-    await vm.stop();
-    await ctr(['-n', 'k8s.io', 'containers', 'rm', id]).catch(() => undefined);
-    if (startedContainerd !== undefined)
-      await stopContainerd(startedContainerd);
+    await sandbox.stop();
   });
 
   it('reports the pod from the CRI labels', { timeout: 60_000 }, async () => {
     const w = await waitFor(
       'the pod',
       async () => {
-        const found = await findVm(agent, id);
+        const found = await findVm(sandbox.agent, id);
         return found?.pod !== undefined ? found : undefined;
       },
       20_000,
@@ -380,7 +382,7 @@ describe('a microVM that is a Kubernetes pod sandbox', () => {
     assert.equal(w.name, 'bio/blast-0');
     assert.equal(w.containerdNamespace, 'k8s.io');
 
-    const metrics = parseMetrics(await getText(`${agent.url}/metrics`));
+    const metrics = parseMetrics(await getText(`${sandbox.agent.url}/metrics`));
     const info = metrics.find(
       (m) => m.name === 'microstat_workload_info' && m.labels['id'] === id,
     );
