@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 import { startFixtureDaemon } from '../test/unit/docker-fixture-server.js';
-import { freePort } from '../test/rig/prometheus.js';
+import { freePort, stopChild } from '../test/rig/process.js';
 import { generateHost, type Layout } from './host-tree.js';
 import {
   CLI,
@@ -14,7 +14,6 @@ import {
   rssBytes,
   sleep,
   startChild,
-  stopChild,
   timedGet,
   waitFor,
   writeResult,

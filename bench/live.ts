@@ -11,7 +11,7 @@ import {
   runContainer,
 } from '../test/rig/docker.js';
 import { startMicroVm, type MicroVm } from '../test/rig/microvm.js';
-import { freePort } from '../test/rig/prometheus.js';
+import { freePort, stopChild } from '../test/rig/process.js';
 import {
   CLI,
   cpuSeconds,
@@ -23,7 +23,6 @@ import {
   rssBytes,
   sleep,
   startChild,
-  stopChild,
   timedGet,
   waitFor,
   writeResult,

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -97,16 +96,6 @@ export function startChild(
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   return { child, output: () => output };
-}
-
-/** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -21,6 +20,7 @@ import {
 } from '../rig/docker.js';
 import { startMicroVm, type MicroVm } from '../rig/microvm.js';
 import { repoRoot } from '../rig/paths.js';
+import { waitFor as poll } from '../rig/wait.js';
 
 /**
  * The dashboard in real headless Chromium (Debian's, driven by
@@ -54,18 +54,13 @@ const SOME_WORK =
   'while :; do i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; ' +
   'sleep 1; done';
 
-async function waitFor<T>(
+/** Polls every 250 ms, for WAIT_MS unless told otherwise. */
+function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = WAIT_MS,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(250);
-  }
+  return poll(what, probe, timeoutMs, 250);
 }
 
 interface ChartLine {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 
 import type {
   WorkloadJson,
@@ -27,6 +26,7 @@ import {
   startMicroVm,
   type MicroVm,
 } from '../rig/microvm.js';
+import { waitFor } from '../rig/wait.js';
 
 /**
  * A real QEMU microVM laid out as a Kata sandbox (stand-in shim, virtiofsd,
@@ -47,20 +47,6 @@ async function findVm(
   id: string,
 ): Promise<WorkloadJson | undefined> {
   return (await workloads(agent)).workloads.find((w) => w.id === id);
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(200);
-  }
 }
 
 /**

@@ -5,7 +5,6 @@ import { access, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { startAgent, type RunningAgent } from '../rig/agent.js';
@@ -21,6 +20,7 @@ import {
 import { parseStatsOutput } from '../rig/docker-units.js';
 import { startMicroVm, type MicroVm } from '../rig/microvm.js';
 import { repoRoot } from '../rig/paths.js';
+import { waitFor } from '../rig/wait.js';
 
 /**
  * `microstat stats` against the real thing: side by side with `docker
@@ -93,20 +93,6 @@ interface StatsJson {
 async function tmux(args: readonly string[]): Promise<string> {
   const { stdout } = await execFileAsync('tmux', args, { timeout: 10_000 });
   return stdout;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(200);
-  }
 }
 
 async function isDone(name: string): Promise<boolean> {

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { repoRoot } from './paths.js';
+import { freePort, hasExited, stopChild } from './process.js';
 
 /**
  * Starts the built agent (dist/agent/src/cli/main.js) as a child process on a
@@ -15,7 +14,6 @@ import { repoRoot } from './paths.js';
 
 const AGENT_MAIN = join(repoRoot, 'dist', 'agent', 'src', 'cli', 'main.js');
 const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
 /** Keep at most this much of the agent's output for error messages. */
 const MAX_LOG_CHARS = 1024 * 1024;
@@ -26,24 +24,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
   /** Everything the agent wrote to stdout and stderr so far. */
   logs(): string;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') {
-    throw new Error('could not find a free port');
-  }
-  return address.port;
-}
-
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
 }
 
 /**
@@ -151,17 +131,6 @@ async function waitHealthy(
   throw new Error(
     `agent not healthy within ${READY_TIMEOUT_MS} ms:\n${logs()}`,
   );
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (hasExited(child)) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = delay(STOP_TIMEOUT_MS).then(() => 'timeout' as const);
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 /**

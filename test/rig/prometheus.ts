@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort, stopChild } from './process.js';
 
 /**
  * A Prometheus of our own for the integration tests: Debian's binary on a
@@ -14,7 +13,6 @@ import { setTimeout as delay } from 'node:timers/promises';
  */
 
 const READY_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 10_000;
 const MAX_LOG_CHARS = 256 * 1024;
 
 export interface RunningPrometheus {
@@ -30,19 +28,6 @@ export interface RunningPrometheus {
 export interface VectorSample {
   readonly metric: Readonly<Record<string, string>>;
   readonly value: number;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') {
-    throw new Error('could not find a free port');
-  }
-  return address.port;
 }
 
 /** A Prometheus config: one job `microstat` over the targets, 1 s cycles. */
@@ -110,17 +95,6 @@ async function waitReady(
     await delay(200);
   }
   throw new Error(`prometheus not ready in ${READY_TIMEOUT_MS} ms:\n${logs()}`);
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = delay(STOP_TIMEOUT_MS).then(() => 'timeout' as const);
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 export async function startPrometheus(

@@ -41,19 +41,23 @@ function guestMetric(
 export const microvmMetrics: readonly MetricSpec[] = [
   componentMetric(
     'microstat_microvm_component_cpu_seconds_total',
-    'Host CPU time of a microVM by component: hypervisor (VMM threads), vcpu (where the vCPU threads are named), virtiofsd, shim, other.',
+    'Host CPU time of a microVM by component: hypervisor (VMM threads), ' +
+      'vcpu (where the vCPU threads are named), virtiofsd, shim, other.',
     'counter',
     (c) => c.cpuSeconds,
   ),
   componentMetric(
     'microstat_microvm_component_memory_bytes',
-    'Host memory of a microVM by component (PSS where readable, else RSS; see microstat_microvm_memory_accounting_info).',
+    'Host memory of a microVM by component (PSS where readable, else RSS; ' +
+      'see microstat_microvm_memory_accounting_info).',
     'gauge',
     (c) => c.memoryBytes,
   ),
   workloadSeries(
     'microstat_microvm_memory_accounting_info',
-    'How microVM memory is summed: method="pss" (shared guest RAM counted once) or "rss" (smaps_rollup unreadable; shared pages counted per process).',
+    'How microVM memory is summed: method="pss" (shared guest RAM counted ' +
+      'once) or "rss" (smaps_rollup unreadable; shared pages counted per ' +
+      'process).',
     'gauge',
     ['method'],
     function* (r) {
@@ -74,7 +78,8 @@ export const microvmMetrics: readonly MetricSpec[] = [
   ),
   workloadMetric(
     'microstat_microvm_guest_up',
-    '1 when the guest answered through the shim monitoring socket at the last read, 0 when it did not; absent where reading it is not safe.',
+    '1 when the guest answered through the shim monitoring socket at the ' +
+      'last read, 0 when it did not; absent where reading it is not safe.',
     'gauge',
     (r) => (r.guest === undefined ? undefined : r.guest.up ? 1 : 0),
   ),
