@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts what the integration tests need on a Debian 12 host, as root: a Docker
-# daemon, a standalone containerd and the local busybox image (no image
+# Starts what the integration tests need on a Debian 12 host, as root: a
+# standalone containerd, a Docker daemon on top of it and the local busybox image (no image
 # registry is reachable, so the image is built from busybox-static).
 #
 #   start-services.sh               everything above, each only if missing
@@ -49,12 +49,17 @@ start_dockerd() {
   if docker_answers; then
     return 0
   fi
+  start_containerd
   mkdir -p "$LOG_DIR"
   log "starting dockerd, log in $LOG_DIR/dockerd.log"
   # No iptables, no default bridge: the rig has no NAT and no outside network;
   # user-defined bridge networks still work. vfs needs no overlay support.
+  # dockerd uses the standalone containerd, as on a packaged host. Named
+  # explicitly: left to itself, dockerd trusts any file at the default socket
+  # path, and a stale one left in a non-tmpfs /run makes it wait on nothing.
   setsid dockerd --iptables=false --ip-masq=false --bridge=none \
-    --storage-driver=vfs >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
+    --storage-driver=vfs --containerd="$CONTAINERD_SOCKET" \
+    >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
   if ! wait_for docker_answers dockerd; then
     tail -n 30 "$LOG_DIR/dockerd.log" >&2 || true
     return 1
@@ -91,8 +96,8 @@ start_containerd() {
   fi
   mkdir -p "$LOG_DIR"
   log "starting containerd, log in $LOG_DIR/containerd.log"
-  # Defaults put the socket at $CONTAINERD_SOCKET; docker.io's own containerd
-  # uses /var/run/docker/containerd/ and does not clash.
+  # Defaults put the socket at $CONTAINERD_SOCKET; containerd replaces a
+  # stale socket file there itself.
   setsid containerd >>"$LOG_DIR/containerd.log" 2>&1 </dev/null &
   if ! wait_for containerd_answers containerd; then
     tail -n 30 "$LOG_DIR/containerd.log" >&2 || true
@@ -124,8 +129,8 @@ build_image() {
 main() {
   case ${1:-all} in
     all)
-      start_dockerd
       start_containerd
+      start_dockerd
       build_image
       ;;
     start-dockerd) start_dockerd ;;
