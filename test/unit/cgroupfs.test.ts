@@ -163,7 +163,7 @@ for (const layout of LAYOUTS) {
       it(`reads container ${c.label} as docker stats does`, async () => {
         const location = await locate(host, c.pid);
         assert.ok(location !== undefined);
-        assert.deepEqual(await readCgroupUsage(location), c.usage);
+        assert.deepEqual(readCgroupUsage(location), c.usage);
       });
     }
   });
@@ -267,34 +267,34 @@ describe('readCgroupUsage on vanished or bare cgroups', () => {
     blockWriteBytes: undefined,
   };
 
-  it('gives undefined fields for a removed v1 cgroup', async () => {
+  it('gives undefined fields for a removed v1 cgroup', () => {
     const gone = join('docker', 'f'.repeat(64));
     const root = fixtureHost('v1-cgroupfs').cgroup;
     const dirs: Partial<Record<Controller, string>> = {};
     for (const c of CONTROLLERS) dirs[c] = join(root, c, gone);
-    assert.deepEqual(await readCgroupUsage({ version: 1, dirs }), NOTHING);
+    assert.deepEqual(readCgroupUsage({ version: 1, dirs }), NOTHING);
   });
 
-  it('gives undefined fields for a removed v2 cgroup', async () => {
+  it('gives undefined fields for a removed v2 cgroup', () => {
     const dir = join(
       fixtureHost('v2-cgroupfs').cgroup,
       'docker',
       'f'.repeat(64),
     );
-    assert.deepEqual(await readCgroupUsage({ version: 2, dir }), NOTHING);
+    assert.deepEqual(readCgroupUsage({ version: 2, dir }), NOTHING);
   });
 
   it('gives undefined fields for a cgroup removed after a read', async () => {
     const dir = await mkdtemp(join(scratch, 'gone-'));
     await writeFile(join(dir, 'memory.current'), '4096\n');
     await rm(dir, { recursive: true });
-    assert.deepEqual(await readCgroupUsage({ version: 2, dir }), NOTHING);
+    assert.deepEqual(readCgroupUsage({ version: 2, dir }), NOTHING);
   });
 
   it('reads an empty throttle blkio file as zero I/O', async () => {
     const dir = await mkdtemp(join(scratch, 'blkio-'));
     await writeFile(join(dir, 'blkio.throttle.io_service_bytes'), '');
-    const usage = await readCgroupUsage({ version: 1, dirs: { blkio: dir } });
+    const usage = readCgroupUsage({ version: 1, dirs: { blkio: dir } });
     assert.equal(usage.blockReadBytes, 0);
     assert.equal(usage.blockWriteBytes, 0);
     assert.equal(usage.cpuSeconds, undefined);
@@ -302,7 +302,7 @@ describe('readCgroupUsage on vanished or bare cgroups', () => {
 
   it('leaves block I/O absent when no blkio file exists', async () => {
     const dir = await mkdtemp(join(scratch, 'noblkio-'));
-    const usage = await readCgroupUsage({ version: 1, dirs: { blkio: dir } });
+    const usage = readCgroupUsage({ version: 1, dirs: { blkio: dir } });
     assert.equal(usage.blockReadBytes, undefined);
   });
 
@@ -310,7 +310,7 @@ describe('readCgroupUsage on vanished or bare cgroups', () => {
     const dir = await mkdtemp(join(scratch, 'v2-'));
     await writeFile(join(dir, 'memory.current'), '4096\n');
     await writeFile(join(dir, 'memory.stat'), 'anon 0\ninactive_file 8192\n');
-    const usage = await readCgroupUsage({ version: 2, dir });
+    const usage = readCgroupUsage({ version: 2, dir });
     assert.equal(usage.memoryUsageBytes, 4096);
   });
 });

@@ -25,7 +25,7 @@ export async function ls(config: Config, format: ListFormat): Promise<void> {
   await host.ready();
   const listed: ListedWorkload[] = [];
   for (const source of host.sources) {
-    for (const w of source.workloads()) listed.push(await describe(w));
+    for (const w of source.workloads()) listed.push(describe(w));
   }
   await host.stop();
 
@@ -60,7 +60,7 @@ export async function ls(config: Config, format: ListFormat): Promise<void> {
   );
 }
 
-async function describe(w: Workload): Promise<ListedWorkload> {
+function describe(w: Workload): ListedWorkload {
   if (w.microvm !== undefined) {
     return {
       ...identityOf(w),
@@ -73,7 +73,7 @@ async function describe(w: Workload): Promise<ListedWorkload> {
       })),
     };
   }
-  const pids = w.cgroup === undefined ? [] : await readCgroupPids(w.cgroup);
+  const pids = w.cgroup === undefined ? [] : readCgroupPids(w.cgroup);
   return {
     ...identityOf(w),
     pids: pids.sort((a, b) => a - b),

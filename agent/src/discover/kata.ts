@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 
 import { readCgroupPids } from '../host/cgroupfs.js';
 import type { ProcFs } from '../host/procfs.js';
-import { isGone, readTextIfPresent } from '../host/read.js';
+import { isDenied, isGone, readTextIfPresent } from '../host/read.js';
 import type { Logger } from '../log.js';
 import type { CgroupLocation, MicroVmProcess, Workload } from '../model.js';
 import {
@@ -93,6 +93,8 @@ export class KataDiscovery implements WorkloadSource {
   private sandboxes: Workload[] = [];
   /** Why the last scan failed; undefined while scans work. */
   private error: string | undefined;
+  /** Whether a state path closed to this user has been logged. */
+  private deniedLogged = false;
   private readonly periodic: Periodic;
 
   constructor(private readonly options: KataDiscoveryOptions) {
@@ -153,7 +155,7 @@ export class KataDiscovery implements WorkloadSource {
       await this.addChildren(group, live);
       await this.detectDragonball(group);
       const cgroups = await this.cgroupsOf(group);
-      await this.addCgroupMembers(group, cgroups, live);
+      this.addCgroupMembers(group, cgroups, live);
       workloads.push(this.toWorkload(group, cgroups));
     }
     this.forget(new Set(workloads.map((w) => w.id)));
@@ -230,7 +232,7 @@ export class KataDiscovery implements WorkloadSource {
         ['go', join(prefix, 'vc', 'sbs')],
         ['rust', join(prefix, 'kata')],
       ] as const) {
-        for (const id of await listDir(dir)) {
+        for (const id of await this.unlessDenied(listDir(dir), [])) {
           found.add(id);
           // Read again until a live hypervisor pid is known: the directory
           // exists before the runtime writes persist.json into it.
@@ -240,7 +242,10 @@ export class KataDiscovery implements WorkloadSource {
             this.states.set(id, {
               prefix,
               runtime,
-              state: await readState(prefix, runtime, id),
+              state: await this.unlessDenied(
+                readState(prefix, runtime, id),
+                {},
+              ),
             });
         }
       }
@@ -300,10 +305,32 @@ export class KataDiscovery implements WorkloadSource {
     return exe.test(seen.exe) ? pid : undefined;
   }
 
+  /**
+   * Kata keeps its state for root (persist.json is 0640, rootless state
+   * lives in 0700 directories). Sandboxes are still found from their
+   * processes, so a state path this user may not read counts as absent,
+   * and is logged once for the agent's life rather than on every scan.
+   */
+  private async unlessDenied<T>(read: Promise<T>, absent: T): Promise<T> {
+    try {
+      return await read;
+    } catch (error: unknown) {
+      if (!isDenied(error)) throw error;
+      if (!this.deniedLogged) {
+        this.options.log.info(
+          { err: error instanceof Error ? error.message : String(error) },
+          'Kata state not readable by this user; sandboxes are found from their processes alone',
+        );
+        this.deniedLogged = true;
+      }
+      return absent;
+    }
+  }
+
   /** The run directory and every rootless one below user/<uid>/run. */
   private async runPrefixes(): Promise<string[]> {
     const { runDir } = this.options;
-    const users = await listDir(join(runDir, 'user'));
+    const users = await this.unlessDenied(listDir(join(runDir, 'user')), []);
     return [runDir, ...users.map((uid) => join(runDir, 'user', uid, 'run'))];
   }
 
@@ -400,13 +427,13 @@ export class KataDiscovery implements WorkloadSource {
   }
 
   /** Processes in the sandbox's cgroups that nothing else placed. */
-  private async addCgroupMembers(
+  private addCgroupMembers(
     group: Group,
     cgroups: readonly CgroupLocation[],
     live: Set<number>,
-  ): Promise<void> {
+  ): void {
     for (const location of cgroups) {
-      for (const pid of await readCgroupPids(location)) {
+      for (const pid of readCgroupPids(location)) {
         if (!live.has(pid) || group.pids.has(pid)) continue;
         const seen = this.seen.get(pid);
         group.pids.set(pid, seen?.kata?.role ?? helperRole(seen?.exe ?? ''));

@@ -14,7 +14,7 @@ import {
   type BlockBytes,
 } from '../parse/cgroup-files.js';
 import type { CgroupMembership } from '../parse/pid-cgroup.js';
-import { isGone, readText } from './read.js';
+import { isGone, readTextSync } from './read.js';
 
 const CONTROLLERS: readonly Controller[] = [
   'cpu',
@@ -148,14 +148,14 @@ function within(mount: string, base: string, path: string): string | undefined {
   return dir;
 }
 
-/** Reads a file under a cgroup dir; undefined when the file or dir is gone. */
-async function read(
-  dir: string | undefined,
-  file: string,
-): Promise<string | undefined> {
+/**
+ * Reads a file under a cgroup dir; undefined when the file or dir is gone.
+ * Synchronous like every kernel-file read (see host/read.ts).
+ */
+function readIn(dir: string | undefined, file: string): string | undefined {
   if (dir === undefined) return undefined;
   try {
-    return await readText(join(dir, file));
+    return readTextSync(join(dir, file));
   } catch (error: unknown) {
     if (isGone(error)) return undefined;
     throw error;
@@ -169,41 +169,53 @@ function mapped<T>(
   return text === undefined ? undefined : parse(text);
 }
 
+/** The counters of a cgroup: what changes from one second to the next. */
+export type CgroupCounters = Pick<
+  WorkloadUsage,
+  | 'cpuSeconds'
+  | 'memoryUsageBytes'
+  | 'memoryRssBytes'
+  | 'memoryCacheBytes'
+  | 'pids'
+  | 'blockReadBytes'
+  | 'blockWriteBytes'
+>;
+
+/** The limits of a cgroup: what only `docker update` or a cgroup write moves. */
+export type CgroupLimits = Pick<
+  WorkloadUsage,
+  'cpuLimitCores' | 'memoryLimit' | 'pidsLimit'
+>;
+
 /**
  * Reads a cgroup's counters the way docker stats does (docker/cli
  * stats_helpers.go): memory usage is usage minus inactive file pages unless
  * that would go negative; block I/O sums Read and Write over devices.
  */
-export async function readCgroupUsage(
-  location: CgroupLocation,
-): Promise<WorkloadUsage> {
-  return location.version === 1 ? readV1(location.dirs) : readV2(location.dir);
+export function readCgroupCounters(location: CgroupLocation): CgroupCounters {
+  return location.version === 1
+    ? countersV1(location.dirs)
+    : countersV2(location.dir);
 }
 
-async function readV1(
-  dirs: Partial<Record<Controller, string>>,
-): Promise<WorkloadUsage> {
-  const [
-    usageNs,
-    memUsage,
-    memStat,
-    memLimit,
-    pids,
-    pidsMax,
-    blkio,
-    quota,
-    period,
-  ] = await Promise.all([
-    read(dirs.cpuacct, 'cpuacct.usage'),
-    read(dirs.memory, 'memory.usage_in_bytes'),
-    read(dirs.memory, 'memory.stat'),
-    read(dirs.memory, 'memory.limit_in_bytes'),
-    read(dirs.pids, 'pids.current'),
-    read(dirs.pids, 'pids.max'),
-    readV1Blkio(dirs.blkio),
-    read(dirs.cpu, 'cpu.cfs_quota_us'),
-    read(dirs.cpu, 'cpu.cfs_period_us'),
-  ]);
+/** Reads a cgroup's CPU quota, memory limit and pids limit. */
+export function readCgroupLimits(location: CgroupLocation): CgroupLimits {
+  return location.version === 1
+    ? limitsV1(location.dirs)
+    : limitsV2(location.dir);
+}
+
+/** Counters and limits together, as one reading. */
+export function readCgroupUsage(location: CgroupLocation): WorkloadUsage {
+  return { ...readCgroupCounters(location), ...readCgroupLimits(location) };
+}
+
+function countersV1(dirs: Partial<Record<Controller, string>>): CgroupCounters {
+  const usageNs = readIn(dirs.cpuacct, 'cpuacct.usage');
+  const memUsage = readIn(dirs.memory, 'memory.usage_in_bytes');
+  const memStat = readIn(dirs.memory, 'memory.stat');
+  const pids = readIn(dirs.pids, 'pids.current');
+  const blkio = readV1Blkio(dirs.blkio);
 
   const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
   // Hierarchical totals first: they include child cgroups.
@@ -218,20 +230,29 @@ async function readV1(
       usageNs,
       (t) => parseSingleValue('cpuacct.usage', t) / 1e9,
     ),
+    memoryUsageBytes: workingSet(usage, pick('inactive_file')),
+    memoryRssBytes: pick('rss'),
+    memoryCacheBytes: pick('cache'),
+    pids: mapped(pids, (t) => parseSingleValue('pids.current', t)),
+    blockReadBytes: blkio?.readBytes,
+    blockWriteBytes: blkio?.writeBytes,
+  };
+}
+
+function limitsV1(dirs: Partial<Record<Controller, string>>): CgroupLimits {
+  const memLimit = readIn(dirs.memory, 'memory.limit_in_bytes');
+  const pidsMax = readIn(dirs.pids, 'pids.max');
+  const quota = readIn(dirs.cpu, 'cpu.cfs_quota_us');
+  const period = readIn(dirs.cpu, 'cpu.cfs_period_us');
+  return {
     cpuLimitCores:
       quota === undefined || period === undefined
         ? undefined
         : parseCfsQuota(quota, period),
-    memoryUsageBytes: workingSet(usage, pick('inactive_file')),
-    memoryRssBytes: pick('rss'),
-    memoryCacheBytes: pick('cache'),
     memoryLimit: mapped(memLimit, (t) =>
       parseLimit('memory.limit_in_bytes', t),
     ),
-    pids: mapped(pids, (t) => parseSingleValue('pids.current', t)),
     pidsLimit: mapped(pidsMax, (t) => parseLimit('pids.max', t)),
-    blockReadBytes: blkio?.readBytes,
-    blockWriteBytes: blkio?.writeBytes,
   };
 }
 
@@ -240,15 +261,13 @@ async function readV1(
  * where the kernel fills it, else the throttle policy's counters, which
  * every v1 kernel keeps (the same order containerd's cgroups library uses).
  */
-async function readV1Blkio(
-  dir: string | undefined,
-): Promise<BlockBytes | undefined> {
+function readV1Blkio(dir: string | undefined): BlockBytes | undefined {
   for (const file of [
     'blkio.io_service_bytes_recursive',
     'blkio.throttle.io_service_bytes_recursive',
     'blkio.throttle.io_service_bytes',
   ]) {
-    const text = await read(dir, file);
+    const text = readIn(dir, file);
     const bytes = mapped(text, (t) => parseBlkioServiceBytes(file, t));
     if (bytes !== undefined) return bytes;
     // An existing but empty throttle file means no I/O yet: zeros.
@@ -259,18 +278,12 @@ async function readV1Blkio(
   return undefined;
 }
 
-async function readV2(dir: string): Promise<WorkloadUsage> {
-  const [cpuStat, memCurrent, memStat, memMax, pids, pidsMax, ioStat, cpuMax] =
-    await Promise.all([
-      read(dir, 'cpu.stat'),
-      read(dir, 'memory.current'),
-      read(dir, 'memory.stat'),
-      read(dir, 'memory.max'),
-      read(dir, 'pids.current'),
-      read(dir, 'pids.max'),
-      read(dir, 'io.stat'),
-      read(dir, 'cpu.max'),
-    ]);
+function countersV2(dir: string): CgroupCounters {
+  const cpuStat = readIn(dir, 'cpu.stat');
+  const memCurrent = readIn(dir, 'memory.current');
+  const memStat = readIn(dir, 'memory.stat');
+  const pids = readIn(dir, 'pids.current');
+  const ioStat = readIn(dir, 'io.stat');
 
   const cpu = mapped(cpuStat, (t) => parseFlatKeyed('cpu.stat', t));
   const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
@@ -282,15 +295,23 @@ async function readV2(dir: string): Promise<WorkloadUsage> {
 
   return {
     cpuSeconds: usec === undefined ? undefined : usec / 1e6,
-    cpuLimitCores: mapped(cpuMax, (t) => parseCpuMax('cpu.max', t)),
     memoryUsageBytes: workingSet(usage, stat?.get('inactive_file')),
     memoryRssBytes: stat?.get('anon'),
     memoryCacheBytes: stat?.get('file'),
-    memoryLimit: mapped(memMax, (t) => parseLimit('memory.max', t)),
     pids: mapped(pids, (t) => parseSingleValue('pids.current', t)),
-    pidsLimit: mapped(pidsMax, (t) => parseLimit('pids.max', t)),
     blockReadBytes: io?.readBytes,
     blockWriteBytes: io?.writeBytes,
+  };
+}
+
+function limitsV2(dir: string): CgroupLimits {
+  const memMax = readIn(dir, 'memory.max');
+  const pidsMax = readIn(dir, 'pids.max');
+  const cpuMax = readIn(dir, 'cpu.max');
+  return {
+    cpuLimitCores: mapped(cpuMax, (t) => parseCpuMax('cpu.max', t)),
+    memoryLimit: mapped(memMax, (t) => parseLimit('memory.max', t)),
+    pidsLimit: mapped(pidsMax, (t) => parseLimit('pids.max', t)),
   };
 }
 
@@ -314,9 +335,7 @@ export function cgroupDirs(location: CgroupLocation): string[] {
  * The processes in a cgroup (cgroup.procs), from the first controller
  * directory that lists any: v1 hierarchies hold the same tasks.
  */
-export async function readCgroupPids(
-  location: CgroupLocation,
-): Promise<number[]> {
+export function readCgroupPids(location: CgroupLocation): number[] {
   const dirs =
     location.version === 2
       ? [location.dir]
@@ -327,7 +346,7 @@ export async function readCgroupPids(
           location.dirs.cpu,
         ];
   for (const dir of dirs) {
-    const text = await read(dir, 'cgroup.procs');
+    const text = readIn(dir, 'cgroup.procs');
     if (text !== undefined) return parsePidList('cgroup.procs', text);
   }
   return [];
@@ -346,7 +365,12 @@ export async function findCgroupOf(
   const queue = [mount];
   for (let seen = 0; seen < queue.length && seen < maxDirs; seen++) {
     const dir = queue[seen] ?? mount;
-    const procs = await read(dir, 'cgroup.procs').catch(() => undefined);
+    let procs: string | undefined;
+    try {
+      procs = readIn(dir, 'cgroup.procs');
+    } catch {
+      procs = undefined;
+    }
     if (
       procs !== undefined &&
       parsePidList('cgroup.procs', procs).includes(pid)

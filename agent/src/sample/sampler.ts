@@ -1,4 +1,4 @@
-import { readCgroupUsage } from '../host/cgroupfs.js';
+import { readCgroupCounters } from '../host/cgroupfs.js';
 import type { ProcFs } from '../host/procfs.js';
 import { isGone, yieldToEventLoop } from '../host/read.js';
 import type { WorkloadSource } from '../discover/source.js';
@@ -16,9 +16,9 @@ import { sumNonLoopback } from '../parse/net-dev.js';
 import { dockerSystemTicks } from '../parse/proc-stat.js';
 import { TICKS_PER_SECOND } from '../host/procfs.js';
 import { WorkloadBound } from './bound.js';
+import { LimitCache } from './limits.js';
 import { GuestReader, readMicroVm } from './microvm.js';
 
-const NO_USAGE: WorkloadUsage = {};
 /** A shim that has not answered in this time is not waited for. */
 const GUEST_TIMEOUT_MS = 1000;
 /** Each guest read is an RPC into the VM: at most one per sandbox per 5 s. */
@@ -49,6 +49,7 @@ export class Sampler {
   /** The host's network namespace, to tell a VM without its own apart. */
   private hostNetNamespace: string | undefined;
   private readonly bound: WorkloadBound;
+  private readonly limits = new LimitCache();
 
   constructor(
     private readonly procfs: ProcFs,
@@ -118,6 +119,7 @@ export class Sampler {
     this.guests.retain(
       new Set(workloads.flatMap((r) => r.workload.microvm?.guestSocket ?? [])),
     );
+    this.limits.retain(new Set(workloads.map((r) => r.workload.id)));
     return {
       takenAtMs: Date.now(),
       monotonicSeconds: performance.now() / 1000,
@@ -165,19 +167,17 @@ export class Sampler {
       if (workload.microvm !== undefined) {
         return await this.readMicroVm(workload, workload.microvm);
       }
-      const [cgroup, network] = await Promise.all([
-        workload.cgroup === undefined
-          ? NO_USAGE
-          : readCgroupUsage(workload.cgroup),
-        this.readNetwork(workload),
-      ]);
+      if (workload.cgroup === undefined) return undefined;
+      const counters = readCgroupCounters(workload.cgroup);
       if (
-        cgroup.cpuSeconds === undefined &&
-        cgroup.memoryUsageBytes === undefined
+        counters.cpuSeconds === undefined &&
+        counters.memoryUsageBytes === undefined
       ) {
         return undefined;
       }
-      const usage: WorkloadUsage = { ...cgroup, ...network };
+      const limits = this.limits.limits(workload.id, workload.cgroup);
+      const network = await this.readNetwork(workload);
+      const usage: WorkloadUsage = { ...counters, ...limits, ...network };
       return { workload, usage };
     } catch (error: unknown) {
       if (isGone(error)) return undefined;
@@ -235,7 +235,6 @@ export class Sampler {
     }
   }
 
-  /** Logs a source's read failures once each time they change. */
   /**
    * Logs a source's read failures once each time they change, and returns
    * them in one line, e.g. "could not read 2 workloads: <first error>".
