@@ -15,6 +15,7 @@ import {
 } from '../export/web-config.js';
 import { createLogger, type Logger } from '../log.js';
 import { History } from '../sample/history.js';
+import { LatestSnapshot } from '../sample/latest.js';
 import type { Sampler } from '../sample/sampler.js';
 import { HostInfoReader } from '../sources/host-info.js';
 import { openHost } from './host.js';
@@ -22,6 +23,12 @@ import { VERSION } from './version.js';
 
 /** The history's and the live events' sampling interval. */
 const TICK_MS = 1000;
+/**
+ * A scrape within this time of the last tick is answered from that tick's
+ * reading: half a tick of slack over the interval, so that a tick running
+ * a little late does not make every scrape read the host again.
+ */
+const LATEST_MAX_AGE_MS = 1500;
 /** The built dashboard, beside the agent in dist/ (dist/dashboard). */
 const DASHBOARD_DIR = fileURLToPath(
   new URL('../../../dashboard/', import.meta.url),
@@ -38,6 +45,11 @@ export async function serve(config: Config): Promise<void> {
     workloadBound: true,
   });
   const history = new History();
+  const latest = new LatestSnapshot(
+    host.procfs,
+    () => host.sampler.sample(),
+    LATEST_MAX_AGE_MS,
+  );
   const events = new EventStream({ log });
   const hostInfo = new HostInfoReader({
     dockerHost: config.dockerEnabled ? config.dockerHost : undefined,
@@ -45,6 +57,7 @@ export async function serve(config: Config): Promise<void> {
   });
   const app = createApp({
     sampler: host.sampler,
+    latest,
     exporter,
     log,
     version: VERSION,
@@ -66,7 +79,7 @@ export async function serve(config: Config): Promise<void> {
   );
   host.start();
   hostInfo.start();
-  const ticker = startTicker(host.sampler, history, events, log);
+  const ticker = startTicker(host.sampler, latest, history, events, log);
   log.info(
     {
       version: VERSION,
@@ -118,12 +131,14 @@ function webConfig(
 }
 
 /**
- * Reads the host once a second into the history and the live events. A
- * tick that finds the previous one still reading is skipped rather than
- * queued, so a slow host slows the ticks instead of piling them up.
+ * Reads the host once a second into the history, the live events and the
+ * reading scrapes are answered from. A tick that finds the previous one
+ * still reading is skipped rather than queued, so a slow host slows the
+ * ticks instead of piling them up.
  */
 function startTicker(
   sampler: Sampler,
+  latest: LatestSnapshot,
   history: History,
   events: EventStream,
   log: Logger,
@@ -132,6 +147,7 @@ function startTicker(
   let failing = false;
   const tick = async (): Promise<void> => {
     const snapshot = await sampler.sample();
+    latest.record(snapshot);
     const rates = history.record(snapshot);
     events.publish('tick', () => tickEvent(snapshot, rates));
   };

@@ -7,7 +7,9 @@ import type { TLSSocket } from 'node:tls';
 import express, { type Request, type Response } from 'express';
 
 import type { Logger } from '../log.js';
+import type { Snapshot } from '../model.js';
 import type { History } from '../sample/history.js';
+import type { LatestSnapshot } from '../sample/latest.js';
 import type { Sampler } from '../sample/sampler.js';
 import type { HostInfoReader } from '../sources/host-info.js';
 import {
@@ -25,6 +27,11 @@ import type { TlsServerOptions } from './web-config.js';
 
 export interface ServerOptions {
   readonly sampler: Sampler;
+  /**
+   * The agent's once-a-second reading, which /metrics and /api/v1/host
+   * answer from while it is recent; without it they read the host anew.
+   */
+  readonly latest?: LatestSnapshot;
   readonly exporter: Exporter;
   readonly log: Logger;
   readonly version: string;
@@ -47,7 +54,8 @@ export interface ServerOptions {
  * dashboard (or a landing page).
  */
 export function createApp(options: ServerOptions): express.Express {
-  const { sampler, exporter, log } = options;
+  const { sampler, exporter, log, latest } = options;
+  const recent = (): Promise<Snapshot> => latest?.get() ?? sampler.sample();
   const app = express();
   app.disable('x-powered-by');
   // First, so that nothing below it, static files and 404s included, is
@@ -56,7 +64,7 @@ export function createApp(options: ServerOptions): express.Express {
 
   app.get('/metrics', async (req: Request, res: Response) => {
     const format = negotiateFormat(req.get('accept'));
-    const body = await exporter.render(await sampler.sample(), format);
+    const body = await exporter.render(await recent(), format);
     res.type(exporter.contentType(format)).send(body);
   });
 
@@ -96,10 +104,7 @@ export function createApp(options: ServerOptions): express.Express {
 
   if (hostInfo !== undefined) {
     app.get('/api/v1/host', async (_req: Request, res: Response) => {
-      const [info, snapshot] = await Promise.all([
-        hostInfo.info(),
-        sampler.sample(),
-      ]);
+      const [info, snapshot] = await Promise.all([hostInfo.info(), recent()]);
       res.json(hostResponse(info, options.version, snapshot.host));
     });
   }
