@@ -112,7 +112,7 @@ async function locate(
   pid: number,
 ): Promise<CgroupLocation | undefined> {
   const layout = await detectLayout(host.cgroup);
-  return resolveCgroup(layout, await new ProcFs(host.proc).cgroups(pid));
+  return resolveCgroup(layout, new ProcFs(host.proc).cgroups(pid));
 }
 
 /**
@@ -318,11 +318,9 @@ describe('readCgroupUsage on vanished or bare cgroups', () => {
 describe('ProcFs over a fixture host', () => {
   const procfs = new ProcFs(fixtureHost('v2-systemd').proc);
 
-  it('reads the host figures', async () => {
-    const [stat, meminfo] = await Promise.all([
-      procfs.stat(),
-      procfs.meminfo(),
-    ]);
+  it('reads the host figures', () => {
+    const stat = procfs.stat();
+    const meminfo = procfs.meminfo();
     assert.equal(stat.onlineCpus, 2);
     assert.equal(meminfo.get('MemTotal'), 24683664 * 1024);
   });
@@ -331,30 +329,28 @@ describe('ProcFs over a fixture host', () => {
     assert.deepEqual((await procfs.pids()).sort(), [4242, 5151]);
   });
 
-  it('reads a container init process', async () => {
-    const [stat, status, argv] = await Promise.all([
-      procfs.pidStat(4242),
-      procfs.pidStatus(4242),
-      procfs.cmdline(4242),
-    ]);
+  it('reads a container init process', () => {
+    const stat = procfs.pidStat(4242);
+    const status = procfs.pidStatus(4242);
+    const argv = procfs.cmdline(4242);
     assert.equal(stat.comm, 'nginx');
     assert.deepEqual(status.nsPids, [4242, 1]);
     assert.deepEqual(argv, ['nginx', '-g', 'daemon off;']);
   });
 
-  it('sums the container network without loopback', async () => {
-    assert.deepEqual(sumNonLoopback(await procfs.netDev(4242)), {
+  it('sums the container network without loopback', () => {
+    assert.deepEqual(sumNonLoopback(procfs.netDev(4242)), {
       receiveBytes: 123456,
       transmitBytes: 65432,
     });
-    assert.deepEqual(sumNonLoopback(await procfs.netDev(5151)), {
+    assert.deepEqual(sumNonLoopback(procfs.netDev(5151)), {
       receiveBytes: 2048,
       transmitBytes: 1024,
     });
   });
 
-  it('reads /proc/<pid>/io', async () => {
-    const io = await procfs.io(4242);
+  it('reads /proc/<pid>/io', () => {
+    const io = procfs.io(4242);
     assert.equal(io.readBytes, 4194304);
     assert.equal(io.writeBytes, 1048576);
   });

@@ -199,13 +199,13 @@ describe('readMicroVm over a fixture /proc', () => {
     return [workload, detail];
   }
 
-  it('sums PSS, splits vCPU time off the hypervisor, skips zombies', async () => {
+  it('sums PSS, splits vCPU time off the hypervisor, skips zombies', () => {
     const [workload, detail] = vm([
       { pid: 100, component: 'hypervisor', role: 'hypervisor' },
       { pid: 200, component: 'virtiofsd', role: 'virtiofsd' },
       { pid: 300, component: 'virtiofsd', role: 'virtiofsd' },
     ]);
-    const reading = await readMicroVm(
+    const reading = readMicroVm(
       new ProcFs(root),
       workload,
       detail,
@@ -229,11 +229,11 @@ describe('readMicroVm over a fixture /proc', () => {
     ]);
   });
 
-  it('falls back to RSS and says so; no network in the host namespace', async () => {
+  it('falls back to RSS and says so; no network in the host namespace', () => {
     const [workload, detail] = vm([
       { pid: 400, component: 'shim', role: 'shim' },
     ]);
-    const reading = await readMicroVm(
+    const reading = readMicroVm(
       new ProcFs(root),
       workload,
       { ...detail },
@@ -245,12 +245,12 @@ describe('readMicroVm over a fixture /proc', () => {
     assert.equal(reading.usage.networkReceiveBytes, undefined);
   });
 
-  it('is gone when every process is gone', async () => {
+  it('is gone when every process is gone', () => {
     const [workload, detail] = vm([
       { pid: 999, component: 'hypervisor', role: 'hypervisor' },
     ]);
     assert.equal(
-      await readMicroVm(new ProcFs(root), workload, detail, undefined),
+      readMicroVm(new ProcFs(root), workload, detail, undefined),
       undefined,
     );
   });

@@ -36,7 +36,7 @@ export class CgroupResolver {
   /** The cgroup of `pid`, or undefined when the process is gone. */
   async forPid(pid: number): Promise<CgroupLocation | undefined> {
     try {
-      return await this.resolve(await this.procfs.cgroups(pid));
+      return await this.resolve(this.procfs.cgroups(pid));
     } catch (error: unknown) {
       if (isGone(error)) return undefined;
       throw error;
@@ -67,7 +67,7 @@ export class CgroupResolver {
     let own: CgroupMembership[];
     try {
       self = Number(await readlink(this.procfs.path('self')));
-      own = await this.procfs.cgroups(self);
+      own = this.procfs.cgroups(self);
     } catch (error: unknown) {
       // A procfs without `self` (a fixture tree) or hidden from us: paths
       // are taken as the host's.

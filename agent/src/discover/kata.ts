@@ -1,11 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import pLimit from 'p-limit';
-
 import { readCgroupPids } from '../host/cgroupfs.js';
 import type { ProcFs } from '../host/procfs.js';
-import { isDenied, isGone, readTextIfPresent } from '../host/read.js';
+import {
+  isDenied,
+  isGone,
+  readTextIfPresent,
+  yieldToEventLoop,
+} from '../host/read.js';
 import type { Logger } from '../log.js';
 import type { CgroupLocation, MicroVmProcess, Workload } from '../model.js';
 import {
@@ -25,7 +28,8 @@ import { Periodic } from './periodic.js';
 import type { WorkloadSource } from './source.js';
 
 const DEFAULT_INTERVAL_MS = 2000;
-const READ_CONCURRENCY = 16;
+/** argv read between two turns of the event loop on a first pass. */
+const READ_BATCH = 256;
 /** How deep below the shim to look for helper processes. */
 const CHILD_DEPTH = 3;
 /** Threads of a shim that hosts a Dragonball VMM (runtime-rs). */
@@ -89,7 +93,6 @@ export class KataDiscovery implements WorkloadSource {
   private readonly states = new Map<string, StateDir>();
   private readonly sandboxCgroups = new Map<string, CgroupLocation[]>();
   private readonly dragonball = new Set<string>();
-  private readonly limit = pLimit(READ_CONCURRENCY);
   private sandboxes: Workload[] = [];
   /** Why the last scan failed; undefined while scans work. */
   private error: string | undefined;
@@ -152,8 +155,8 @@ export class KataDiscovery implements WorkloadSource {
     for (const group of groups.values()) {
       // A Firecracker known only by its --id may not be Kata's at all.
       if (!group.confirmed) continue;
-      await this.addChildren(group, live);
-      await this.detectDragonball(group);
+      this.addChildren(group, live);
+      this.detectDragonball(group);
       const cgroups = await this.cgroupsOf(group);
       this.addCgroupMembers(group, cgroups, live);
       workloads.push(this.toWorkload(group, cgroups));
@@ -181,25 +184,24 @@ export class KataDiscovery implements WorkloadSource {
     const unsettled = [...live].filter(
       (pid) => this.seen.get(pid)?.settled !== true,
     );
-    await Promise.all(
-      unsettled.map((pid) =>
-        this.limit(async () => {
-          try {
-            const argv = await procfs.cmdline(pid);
-            const exe = basename(argv[0] ?? '');
-            const before = this.seen.get(pid);
-            this.seen.set(pid, {
-              exe,
-              kata: classifyKataProcess(argv),
-              settled: before?.exe === exe,
-            });
-          } catch (error: unknown) {
-            if (!isGone(error)) throw error;
-            live.delete(pid);
-          }
-        }),
-      ),
-    );
+    for (const [index, pid] of unsettled.entries()) {
+      // A first pass over a busy host reads thousands of argv: let the
+      // server in between.
+      if (index > 0 && index % READ_BATCH === 0) await yieldToEventLoop();
+      try {
+        const argv = procfs.cmdline(pid);
+        const exe = basename(argv[0] ?? '');
+        const before = this.seen.get(pid);
+        this.seen.set(pid, {
+          exe,
+          kata: classifyKataProcess(argv),
+          settled: before?.exe === exe,
+        });
+      } catch (error: unknown) {
+        if (!isGone(error)) throw error;
+        live.delete(pid);
+      }
+    }
     return live;
   }
 
@@ -335,14 +337,14 @@ export class KataDiscovery implements WorkloadSource {
   }
 
   /** Processes below the shim that argv alone did not place: helpers. */
-  private async addChildren(group: Group, live: Set<number>): Promise<void> {
+  private addChildren(group: Group, live: Set<number>): void {
     let frontier = [...group.pids]
       .filter(([, role]) => role === 'shim')
       .map(([pid]) => pid);
     for (let depth = 0; depth < CHILD_DEPTH && frontier.length > 0; depth++) {
       const next: number[] = [];
       for (const pid of frontier) {
-        for (const child of await this.childrenOf(pid)) {
+        for (const child of this.childrenOf(pid)) {
           if (!live.has(child) || group.pids.has(child)) continue;
           const seen = this.seen.get(child);
           if (seen?.kata !== undefined && seen.kata.sandboxId !== group.id)
@@ -358,9 +360,9 @@ export class KataDiscovery implements WorkloadSource {
     }
   }
 
-  private async childrenOf(pid: number): Promise<number[]> {
+  private childrenOf(pid: number): number[] {
     try {
-      return await this.options.procfs.children(pid);
+      return this.options.procfs.children(pid);
     } catch (error: unknown) {
       if (isGone(error)) return [];
       throw error;
@@ -368,7 +370,7 @@ export class KataDiscovery implements WorkloadSource {
   }
 
   /** runtime-rs's built-in VMM runs as threads of the shim. */
-  private async detectDragonball(group: Group): Promise<void> {
+  private detectDragonball(group: Group): void {
     if (group.hypervisor !== undefined && group.hypervisor !== 'dragonball')
       return;
     if ([...group.pids.values()].includes('hypervisor')) return;
@@ -377,8 +379,8 @@ export class KataDiscovery implements WorkloadSource {
     if (!this.dragonball.has(group.id)) {
       const { procfs } = this.options;
       try {
-        for (const tid of await procfs.tasks(shim)) {
-          if (DRAGONBALL_THREAD.test((await procfs.taskStat(shim, tid)).comm)) {
+        for (const tid of procfs.tasks(shim)) {
+          if (DRAGONBALL_THREAD.test(procfs.taskStat(shim, tid).comm)) {
             this.dragonball.add(group.id);
             break;
           }
@@ -405,7 +407,7 @@ export class KataDiscovery implements WorkloadSource {
       if (role !== 'shim' && role !== 'hypervisor') continue;
       let memberships;
       try {
-        memberships = await procfs.cgroups(pid);
+        memberships = procfs.cgroups(pid);
       } catch (error: unknown) {
         if (isGone(error)) continue;
         throw error;

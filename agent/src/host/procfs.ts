@@ -1,4 +1,5 @@
-import { readdir, readlink } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { parseCmdline } from '../parse/cmdline.js';
@@ -10,7 +11,7 @@ import { parsePidStat, type PidStat } from '../parse/pid-stat.js';
 import { parsePidStatus, type PidStatus } from '../parse/pid-status.js';
 import { parseProcStat, type ProcStat } from '../parse/proc-stat.js';
 import { parseSmapsRollup, type SmapsRollup } from '../parse/smaps-rollup.js';
-import { readText } from './read.js';
+import { readTextSync } from './read.js';
 
 /**
  * The clock tick of /proc times (USER_HZ). The kernel exports 100 on every
@@ -22,6 +23,10 @@ export const TICKS_PER_SECOND = 100;
  * Reads /proc under an injectable root (`--path.procfs`), so the same code
  * reads the live host, a host mounted at /host/proc, or a fixture tree.
  * Errors propagate as thrown; callers decide what "gone" means to them.
+ *
+ * File reads are synchronous, as every kernel-file read is (host/read.ts);
+ * only the listing of all of /proc, which can hold tens of thousands of
+ * entries, goes through the thread pool.
  */
 export class ProcFs {
   constructor(readonly root: string) {}
@@ -30,12 +35,12 @@ export class ProcFs {
     return join(this.root, ...parts.map(String));
   }
 
-  async stat(): Promise<ProcStat> {
-    return parseProcStat(await readText(this.path('stat')));
+  stat(): ProcStat {
+    return parseProcStat(readTextSync(this.path('stat')));
   }
 
-  async meminfo(): Promise<Meminfo> {
-    return parseMeminfo(await readText(this.path('meminfo')));
+  meminfo(): Meminfo {
+    return parseMeminfo(readTextSync(this.path('meminfo')));
   }
 
   /** Numeric entries of the root: every process visible to us. */
@@ -44,55 +49,55 @@ export class ProcFs {
     return names.filter((n) => /^\d+$/.test(n)).map(Number);
   }
 
-  async pidStat(pid: number): Promise<PidStat> {
-    return parsePidStat(await readText(this.path(pid, 'stat')));
+  pidStat(pid: number): PidStat {
+    return parsePidStat(readTextSync(this.path(pid, 'stat')));
   }
 
-  async pidStatus(pid: number): Promise<PidStatus> {
-    return parsePidStatus(await readText(this.path(pid, 'status')));
+  pidStatus(pid: number): PidStatus {
+    return parsePidStatus(readTextSync(this.path(pid, 'status')));
   }
 
-  async cmdline(pid: number): Promise<string[]> {
-    return parseCmdline(await readText(this.path(pid, 'cmdline')));
+  cmdline(pid: number): string[] {
+    return parseCmdline(readTextSync(this.path(pid, 'cmdline')));
   }
 
-  async cgroups(pid: number): Promise<CgroupMembership[]> {
-    return parsePidCgroup(await readText(this.path(pid, 'cgroup')));
+  cgroups(pid: number): CgroupMembership[] {
+    return parsePidCgroup(readTextSync(this.path(pid, 'cgroup')));
   }
 
-  async io(pid: number): Promise<PidIo> {
-    return parsePidIo(await readText(this.path(pid, 'io')));
+  io(pid: number): PidIo {
+    return parsePidIo(readTextSync(this.path(pid, 'io')));
   }
 
   /** The interfaces of the network namespace that `pid` lives in. */
-  async netDev(pid: number): Promise<InterfaceCounters[]> {
-    return parseNetDev(await readText(this.path(pid, 'net', 'dev')));
+  netDev(pid: number): InterfaceCounters[] {
+    return parseNetDev(readTextSync(this.path(pid, 'net', 'dev')));
   }
 
   /** PSS and RSS of a process (kernel 4.14+); needs ptrace access. */
-  async smapsRollup(pid: number): Promise<SmapsRollup> {
-    return parseSmapsRollup(await readText(this.path(pid, 'smaps_rollup')));
+  smapsRollup(pid: number): SmapsRollup {
+    return parseSmapsRollup(readTextSync(this.path(pid, 'smaps_rollup')));
   }
 
   /** Thread ids of a process. */
-  async tasks(pid: number): Promise<number[]> {
-    const names = await readdir(this.path(pid, 'task'));
+  tasks(pid: number): number[] {
+    const names = readdirSync(this.path(pid, 'task'));
     return names.filter((n) => /^\d+$/.test(n)).map(Number);
   }
 
   /** /proc/<pid>/task/<tid>/stat: one thread's times and name. */
-  async taskStat(pid: number, tid: number): Promise<PidStat> {
-    return parsePidStat(await readText(this.path(pid, 'task', tid, 'stat')));
+  taskStat(pid: number, tid: number): PidStat {
+    return parsePidStat(readTextSync(this.path(pid, 'task', tid, 'stat')));
   }
 
   /**
    * Child processes, from every thread's `children` file (a child belongs
    * to the thread that forked it). Needs CONFIG_PROC_CHILDREN.
    */
-  async children(pid: number): Promise<number[]> {
+  children(pid: number): number[] {
     const out: number[] = [];
-    for (const tid of await this.tasks(pid)) {
-      const text = await readText(this.path(pid, 'task', tid, 'children'));
+    for (const tid of this.tasks(pid)) {
+      const text = readTextSync(this.path(pid, 'task', tid, 'children'));
       for (const word of text.split(/\s+/))
         if (/^\d+$/.test(word)) out.push(Number(word));
     }
@@ -100,7 +105,7 @@ export class ProcFs {
   }
 
   /** The network namespace a process lives in, e.g. `net:[4026531992]`. */
-  async netNamespace(pid: number | 'self'): Promise<string> {
-    return readlink(this.path(pid, 'ns', 'net'));
+  netNamespace(pid: number | 'self'): string {
+    return readlinkSync(this.path(pid, 'ns', 'net'));
   }
 }

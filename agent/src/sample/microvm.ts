@@ -51,24 +51,22 @@ interface MemoryFigures {
   readonly fileBytes?: number;
 }
 
-export async function readMicroVm(
+export function readMicroVm(
   procfs: ProcFs,
   workload: Workload,
   detail: MicroVmDetail,
   hostNetNamespace: string | undefined,
-): Promise<MicroVmReading | undefined> {
-  const readings = (
-    await Promise.all(
-      detail.processes.map((p) =>
-        readProcess(
-          procfs,
-          p,
-          p.role === 'hypervisor' ||
-            (workload.hypervisor === 'dragonball' && p.role === 'shim'),
-        ),
+): MicroVmReading | undefined {
+  const readings = detail.processes
+    .map((p) =>
+      readProcess(
+        procfs,
+        p,
+        p.role === 'hypervisor' ||
+          (workload.hypervisor === 'dragonball' && p.role === 'shim'),
       ),
     )
-  ).filter((r): r is ProcessReading => r !== undefined);
+    .filter((r): r is ProcessReading => r !== undefined);
   if (readings.length === 0) return undefined;
 
   const memoryMethod = readings.every((r) => r.memory.method === 'pss')
@@ -85,7 +83,7 @@ export async function readMicroVm(
     ...(detail.memoryBytes === undefined
       ? {}
       : { memoryLimit: detail.memoryBytes }),
-    ...(await readNetwork(procfs, workload.initPid, hostNetNamespace)),
+    ...readNetwork(procfs, workload.initPid, hostNetNamespace),
   };
   return { usage, components: byComponent(readings), memoryMethod };
 }
@@ -133,20 +131,18 @@ function byComponent(readings: readonly ProcessReading[]): ComponentUsage[] {
 }
 
 /** One process; `splitVcpus` also sums its vCPU threads apart. */
-async function readProcess(
+function readProcess(
   procfs: ProcFs,
   process: MicroVmProcess,
   splitVcpus: boolean,
-): Promise<ProcessReading | undefined> {
+): ProcessReading | undefined {
   try {
-    const stat = await procfs.pidStat(process.pid);
+    const stat = procfs.pidStat(process.pid);
     // A zombie has exited and waits for its parent: it costs nothing more.
     if (stat.state === 'Z' || stat.state === 'X') return undefined;
-    const [memory, io, vcpuTicks] = await Promise.all([
-      readMemory(procfs, process.pid),
-      procfs.io(process.pid).catch(deniedAsUndefined),
-      splitVcpus ? vcpuThreadTicks(procfs, process.pid) : 0,
-    ]);
+    const memory = readMemory(procfs, process.pid);
+    const io = unlessDenied(() => procfs.io(process.pid));
+    const vcpuTicks = splitVcpus ? vcpuThreadTicks(procfs, process.pid) : 0;
     return {
       process,
       cpuSeconds: (stat.utimeTicks + stat.stimeTicks) / TICKS_PER_SECOND,
@@ -163,15 +159,20 @@ async function readProcess(
   }
 }
 
-function deniedAsUndefined(error: unknown): undefined {
-  if (isDenied(error)) return undefined;
-  throw error;
+/** What `read` returns, or undefined where reading it is not allowed. */
+function unlessDenied<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error: unknown) {
+    if (isDenied(error)) return undefined;
+    throw error;
+  }
 }
 
 /** PSS where smaps_rollup is readable, otherwise RSS from status. */
-async function readMemory(procfs: ProcFs, pid: number): Promise<MemoryFigures> {
+function readMemory(procfs: ProcFs, pid: number): MemoryFigures {
   try {
-    const smaps = await procfs.smapsRollup(pid);
+    const smaps = procfs.smapsRollup(pid);
     const anon =
       smaps.pssAnonBytes === undefined
         ? undefined
@@ -187,7 +188,7 @@ async function readMemory(procfs: ProcFs, pid: number): Promise<MemoryFigures> {
   } catch (error: unknown) {
     if (!isDenied(error) && !isGone(error)) throw error;
   }
-  const status = await procfs.pidStatus(pid);
+  const status = procfs.pidStatus(pid);
   const anon =
     status.rssAnonBytes === undefined
       ? undefined
@@ -203,11 +204,11 @@ async function readMemory(procfs: ProcFs, pid: number): Promise<MemoryFigures> {
 }
 
 /** CPU ticks of the threads that run the guest's vCPUs, where named so. */
-async function vcpuThreadTicks(procfs: ProcFs, pid: number): Promise<number> {
+function vcpuThreadTicks(procfs: ProcFs, pid: number): number {
   let ticks = 0;
-  for (const tid of await procfs.tasks(pid)) {
+  for (const tid of procfs.tasks(pid)) {
     try {
-      const stat = await procfs.taskStat(pid, tid);
+      const stat = procfs.taskStat(pid, tid);
       if (VCPU_THREAD.test(stat.comm))
         ticks += stat.utimeTicks + stat.stimeTicks;
     } catch (error: unknown) {
@@ -223,16 +224,16 @@ async function vcpuThreadTicks(procfs: ProcFs, pid: number): Promise<number> {
  * left out when anything else is there. A hypervisor in the host's own
  * namespace (no sandbox netns) has no traffic of its own to show.
  */
-async function readNetwork(
+function readNetwork(
   procfs: ProcFs,
   pid: number | undefined,
   hostNetNamespace: string | undefined,
-): Promise<Partial<WorkloadUsage>> {
+): Partial<WorkloadUsage> {
   if (pid === undefined) return {};
   try {
-    const ns = await procfs.netNamespace(pid);
+    const ns = procfs.netNamespace(pid);
     if (hostNetNamespace !== undefined && ns === hostNetNamespace) return {};
-    const ifaces = await procfs.netDev(pid);
+    const ifaces = procfs.netDev(pid);
     const sums = sumNonLoopback(countedOnce(ifaces));
     return {
       networkReceiveBytes: sums.receiveBytes,

@@ -84,8 +84,8 @@ export class Sampler {
     // start-up does not report an empty host.
     await Promise.all(this.sources.map((source) => source.ready()));
     const hostStart = performance.now();
-    const host = await this.readHost();
-    this.hostNetNamespace ??= await this.hostNetwork();
+    const host = this.readHost();
+    this.hostNetNamespace ??= this.hostNetwork();
     const collectors: CollectorStatus[] = [
       { collector: 'host', success: true, durationSeconds: since(hostStart) },
     ];
@@ -130,25 +130,39 @@ export class Sampler {
     };
   }
 
+  /**
+   * Reads a list of workloads, a batch at a time with a turn of the event
+   * loop between batches. Kernel files are read synchronously; the guest
+   * views of microVMs (an RPC each) are asked for alongside and joined at
+   * the end.
+   */
   private async readAll(
     list: readonly Workload[],
   ): Promise<(WorkloadReading | string | undefined)[]> {
     const results: (WorkloadReading | string | undefined)[] = [];
+    const guests: Promise<void>[] = [];
     for (let at = 0; at < list.length; at += BATCH) {
-      const batch = list.slice(at, at + BATCH);
-      results.push(
-        ...(await Promise.all(batch.map((w) => this.readWorkload(w)))),
-      );
+      for (const workload of list.slice(at, at + BATCH)) {
+        const result = this.readWorkload(workload);
+        const index = results.push(result) - 1;
+        const socket = workload.microvm?.guestSocket;
+        if (typeof result === 'object' && socket !== undefined) {
+          guests.push(
+            this.guests.read(socket).then((guest) => {
+              results[index] = { ...result, guest };
+            }),
+          );
+        }
+      }
       await yieldToEventLoop();
     }
+    await Promise.all(guests);
     return results;
   }
 
-  private async readHost(): Promise<HostUsage> {
-    const [stat, meminfo] = await Promise.all([
-      this.procfs.stat(),
-      this.procfs.meminfo(),
-    ]);
+  private readHost(): HostUsage {
+    const stat = this.procfs.stat();
+    const meminfo = this.procfs.meminfo();
     return {
       cpus: stat.onlineCpus,
       memoryTotalBytes: meminfo.get('MemTotal') ?? 0,
@@ -160,12 +174,12 @@ export class Sampler {
    * One workload's reading; undefined when it is gone, an error message
    * when it could not be read for another reason.
    */
-  private async readWorkload(
+  private readWorkload(
     workload: Workload,
-  ): Promise<WorkloadReading | string | undefined> {
+  ): WorkloadReading | string | undefined {
     try {
       if (workload.microvm !== undefined) {
-        return await this.readMicroVm(workload, workload.microvm);
+        return this.readMicroVm(workload, workload.microvm);
       }
       if (workload.cgroup === undefined) return undefined;
       const counters = readCgroupCounters(workload.cgroup);
@@ -176,7 +190,7 @@ export class Sampler {
         return undefined;
       }
       const limits = this.limits.limits(workload.id, workload.cgroup);
-      const network = await this.readNetwork(workload);
+      const network = this.readNetwork(workload);
       const usage: WorkloadUsage = { ...counters, ...limits, ...network };
       return { workload, usage };
     } catch (error: unknown) {
@@ -190,10 +204,10 @@ export class Sampler {
    * readable (some sandboxes hide PID 1), the agent's own, which is the
    * host's whenever the agent runs with the host network.
    */
-  private async hostNetwork(): Promise<string | undefined> {
+  private hostNetwork(): string | undefined {
     for (const pid of [1, 'self'] as const) {
       try {
-        return await this.procfs.netNamespace(pid);
+        return this.procfs.netNamespace(pid);
       } catch {
         // Try the next candidate.
       }
@@ -201,30 +215,29 @@ export class Sampler {
     return undefined;
   }
 
-  private async readMicroVm(
+  private readMicroVm(
     workload: Workload,
     detail: MicroVmDetail,
-  ): Promise<WorkloadReading | undefined> {
-    const [reading, guest] = await Promise.all([
-      readMicroVm(this.procfs, workload, detail, this.hostNetNamespace),
-      detail.guestSocket === undefined
-        ? undefined
-        : this.guests.read(detail.guestSocket),
-    ]);
+  ): WorkloadReading | undefined {
+    const reading = readMicroVm(
+      this.procfs,
+      workload,
+      detail,
+      this.hostNetNamespace,
+    );
     if (reading === undefined) return undefined;
     return {
       workload,
       usage: reading.usage,
       components: reading.components,
       memoryMethod: reading.memoryMethod,
-      ...(guest === undefined ? {} : { guest }),
     };
   }
 
-  private async readNetwork(w: Workload): Promise<Partial<WorkloadUsage>> {
+  private readNetwork(w: Workload): Partial<WorkloadUsage> {
     if (!w.ownNetwork || w.initPid === undefined) return {};
     try {
-      const sums = sumNonLoopback(await this.procfs.netDev(w.initPid));
+      const sums = sumNonLoopback(this.procfs.netDev(w.initPid));
       return {
         networkReceiveBytes: sums.receiveBytes,
         networkTransmitBytes: sums.transmitBytes,
