@@ -10,6 +10,8 @@ import type {
 } from '../../agent/src/model.js';
 import {
   DEFAULT_CAPACITY,
+  DEFAULT_COARSE_CAPACITY,
+  DEFAULT_COARSE_EVERY,
   History,
   SERIES,
 } from '../../agent/src/sample/history.js';
@@ -88,7 +90,7 @@ function ids(count: number, prefix = 'w'): string[] {
 
 describe('History', () => {
   it('stores the rates rates.ts computes, in single precision', () => {
-    const history = new History({ capacity: 10 });
+    const history = new History({ capacity: 300 });
     const names = ids(3);
     history.record(snapshot(0, names));
     const rates = history.record(snapshot(1, names));
@@ -141,7 +143,7 @@ describe('History', () => {
   });
 
   it('records a snapshot shared by two ticks once', () => {
-    const history = new History({ capacity: 10 });
+    const history = new History({ capacity: 300 });
     const first = snapshot(0, ['a']);
     history.record(first);
     history.record(first);
@@ -151,22 +153,27 @@ describe('History', () => {
   it('keeps the last capacity points, oldest first', () => {
     const history = new History({ capacity: 5 });
     for (let s = 0; s < 12; s++) history.record(snapshot(s, ['a']));
-    const window = history.window('a', 3600);
+    const window = history.window('a', 5);
     assert.deepEqual(
       window?.timesMs.map((t) => (t - 1_700_000_000_000) / 1000),
       [7, 8, 9, 10, 11],
     );
-    assert.equal(history.window('a', 300)?.timesMs.length, 5);
-    assert.equal(history.window('nobody', 300), undefined);
+    assert.equal(history.window('a', 3)?.timesMs.length, 3);
+    assert.equal(history.window('nobody', 5), undefined);
   });
 
-  it('blanks the ticks a workload missed and drops it after a window', () => {
-    const history = new History({ capacity: 5 });
+  it('blanks the ticks a workload missed and drops it after its span', () => {
+    // Both tiers five ticks long: gone five ticks is gone from both.
+    const history = new History({
+      capacity: 5,
+      coarseEvery: 1,
+      coarseCapacity: 5,
+    });
     history.record(snapshot(0, ['a', 'b']));
     history.record(snapshot(1, ['a', 'b']));
     for (let s = 2; s < 6; s++) history.record(snapshot(s, ['a']));
     // b was last seen at tick 1, and the four ticks since were blanked.
-    assert.deepEqual(history.window('b', 300)?.series.memoryBytes.slice(1), [
+    assert.deepEqual(history.window('b', 5)?.series.memoryBytes.slice(1), [
       null,
       null,
       null,
@@ -194,27 +201,62 @@ describe('History', () => {
 
   it('stays within its bound with 2000 workloads for an hour', () => {
     const history = new History({ maxWorkloads: 2000 });
-    const perWorkload = SERIES.length * DEFAULT_CAPACITY * 4;
-    const shared = DEFAULT_CAPACITY * 8;
+    const points = DEFAULT_CAPACITY + DEFAULT_COARSE_CAPACITY;
+    // Both tiers, and the sums and counts of the coarse point being built.
+    const perWorkload = SERIES.length * (points * 4 + 8 + 2);
+    const shared = points * 8;
     const many = ids(2000);
+    const hour = DEFAULT_COARSE_EVERY * DEFAULT_COARSE_CAPACITY;
+    assert.equal(hour, 3600);
     // An hour of ticks and more: rings wrap, and the bound is the same.
     const constant = (): WorkloadUsage => ({ memoryUsageBytes: MiB });
-    for (let s = 0; s < DEFAULT_CAPACITY + 10; s++) {
+    for (let s = 0; s < hour + 10; s++) {
       history.record(snapshot(s, many, constant));
     }
     assert.equal(history.size, 2000);
     assert.equal(history.bytes, 2000 * perWorkload + shared);
-    assert.equal(perWorkload, 100_800);
-    assert.equal(history.window('w1999', 3600)?.timesMs.length, 3600);
+    assert.equal(perWorkload, 35_350);
+    assert.equal(history.window('w1999', 900)?.timesMs.length, 900);
+    assert.equal(history.window('w1999', 3600)?.timesMs.length, 360);
 
     // A new generation replaces the first, which is gone an hour later.
     const next = ids(2000, 'x');
-    for (let s = 0; s < DEFAULT_CAPACITY; s++) {
-      history.record(snapshot(DEFAULT_CAPACITY + 10 + s, next, constant));
+    for (let s = 0; s < hour; s++) {
+      history.record(snapshot(hour + 10 + s, next, constant));
       assert.ok(history.bytes <= 2000 * perWorkload + shared);
     }
     assert.equal(history.has('w0'), false);
     assert.equal(history.has('x0'), true);
     assert.equal(history.size, 2000);
+  });
+  it('serves long windows as means of every coarseEvery ticks', () => {
+    const history = new History({
+      capacity: 300,
+      coarseEvery: 10,
+      coarseCapacity: 6,
+    });
+    // Memory climbs one MiB a tick; b is away for ticks 10..19.
+    const memory = (second: number) => (): WorkloadUsage => ({
+      memoryUsageBytes: second * MiB,
+    });
+    for (let s = 0; s < 75; s++) {
+      const present = s >= 10 && s < 20 ? ['a'] : ['a', 'b'];
+      history.record(snapshot(s, present, memory(s)));
+    }
+    const a = history.window('a', 900);
+    assert.deepEqual(
+      a?.timesMs.map((t) => (t - 1_700_000_000_000) / 1000),
+      [19, 29, 39, 49, 59, 69],
+      'finished points only, each stamped with its last tick',
+    );
+    // Six kept of seven finished: the means of 10..19 MiB, 20..29 MiB, ...
+    assert.deepEqual(
+      a.series.memoryBytes,
+      [14.5, 24.5, 34.5, 44.5, 54.5, 64.5].map((m) => m * MiB),
+    );
+    const b = history.window('b', 900);
+    assert.equal(b?.series.memoryBytes[0], null, 'away: no point, not 0');
+    assert.equal(b.series.memoryBytes[1], 24.5 * MiB);
+    assert.equal(history.window('a', 300)?.timesMs.length, 75, 'fine tier');
   });
 });

@@ -2,15 +2,19 @@ import type { Snapshot, WorkloadReading } from '../model.js';
 import { cpuPercent, memoryPercent, perSecond, type Reading } from './rates.js';
 
 /**
- * The recent past of every workload, for the dashboard: one point per tick,
- * the last `capacity` ticks (an hour at one tick a second), kept as the
- * figures the dashboard plots. Rates are computed once, here, through
+ * The recent past of every workload, for the dashboard, in two tiers: one
+ * point per tick for the last `capacity` ticks (15 minutes at one tick a
+ * second), and the mean of every `coarseEvery` ticks for the last
+ * `coarseCapacity` of those (10 s points for an hour). Windows up to the
+ * fine tier's span are served from it, longer ones from the coarse tier,
+ * as round-robin databases do. Rates are computed once, here, through
  * rates.ts, from each workload's previous reading and its current one.
  *
- * Memory is bounded: each workload owns one Float32Array of SERIES.length x
- * capacity values (100,800 bytes for an hour), all workloads share one
- * Float64Array of tick times, a workload gone for `capacity` ticks is
- * dropped, and at most `maxWorkloads` are kept at once.
+ * Memory is bounded: each workload owns two Float32Arrays of SERIES.length
+ * x capacity and SERIES.length x coarseCapacity values (35,280 bytes with
+ * the defaults, against 100,800 for an hour at one point a second), all
+ * workloads share the tick times, a workload gone for the coarse tier's
+ * whole span is dropped, and at most `maxWorkloads` are kept at once.
  */
 
 /** The figures kept per point, in storage order. */
@@ -38,19 +42,33 @@ export interface HistoryWindow {
 }
 
 export interface HistoryOptions {
-  /** Points kept per workload; a workload gone this many ticks is dropped. */
+  /** Points of the fine tier (one per tick) kept per workload. */
   readonly capacity?: number;
+  /** Ticks averaged into one point of the coarse tier. */
+  readonly coarseEvery?: number;
+  /**
+   * Points of the coarse tier kept per workload; a workload gone for
+   * coarseEvery x coarseCapacity ticks is dropped.
+   */
+  readonly coarseCapacity?: number;
   /** Workloads kept at once; the longest gone make room for new ones. */
   readonly maxWorkloads?: number;
 }
 
-export const DEFAULT_CAPACITY = 3600;
+export const DEFAULT_CAPACITY = 900;
+export const DEFAULT_COARSE_EVERY = 10;
+export const DEFAULT_COARSE_CAPACITY = 360;
 export const DEFAULT_MAX_WORKLOADS = 1000;
 
 /** What one workload keeps. */
 interface Ring {
   /** Series-major: series i, point j at i * capacity + j. */
   readonly values: Float32Array;
+  /** The coarse tier, series-major likewise. */
+  readonly coarse: Float32Array;
+  /** Sums and counts of the figures of the coarse point being built. */
+  readonly sums: Float64Array;
+  readonly counts: Uint16Array;
   /** The tick of its first point, to leave out the time before it. */
   readonly firstTick: number;
   lastSeenTick: number;
@@ -59,8 +77,12 @@ interface Ring {
 
 export class History {
   readonly capacity: number;
+  readonly coarseEvery: number;
+  readonly coarseCapacity: number;
   readonly maxWorkloads: number;
   private readonly timesMs: Float64Array;
+  /** The time of the last tick of each coarse point. */
+  private readonly coarseTimesMs: Float64Array;
   private readonly rings = new Map<string, Ring>();
   /** Ticks recorded so far; the next one goes to slot tick % capacity. */
   private tick = 0;
@@ -71,8 +93,11 @@ export class History {
 
   constructor(options: HistoryOptions = {}) {
     this.capacity = options.capacity ?? DEFAULT_CAPACITY;
+    this.coarseEvery = options.coarseEvery ?? DEFAULT_COARSE_EVERY;
+    this.coarseCapacity = options.coarseCapacity ?? DEFAULT_COARSE_CAPACITY;
     this.maxWorkloads = options.maxWorkloads ?? DEFAULT_MAX_WORKLOADS;
     this.timesMs = new Float64Array(this.capacity);
+    this.coarseTimesMs = new Float64Array(this.coarseCapacity);
   }
 
   /** Workloads currently kept, present or recently gone. */
@@ -82,8 +107,14 @@ export class History {
 
   /** Bytes held in typed arrays: the bulk of what the history costs. */
   get bytes(): number {
-    let total = this.timesMs.byteLength;
-    for (const ring of this.rings.values()) total += ring.values.byteLength;
+    let total = this.timesMs.byteLength + this.coarseTimesMs.byteLength;
+    for (const ring of this.rings.values()) {
+      total +=
+        ring.values.byteLength +
+        ring.coarse.byteLength +
+        ring.sums.byteLength +
+        ring.counts.byteLength;
+    }
     return total;
   }
 
@@ -118,9 +149,14 @@ export class History {
       this.write(ring, slot, figures);
       ring.previous = current;
       ring.lastSeenTick = this.tick;
-      rates.set(reading.workload.id, this.read(ring, slot));
+      const stored = this.read(ring, slot);
+      accumulate(ring, stored);
+      rates.set(reading.workload.id, stored);
     }
     this.forgetAbsent(slot);
+    if ((this.tick + 1) % this.coarseEvery === 0) {
+      this.closeCoarsePoint(snapshot.takenAtMs);
+    }
 
     this.tick += 1;
     this.lastRates = rates;
@@ -134,6 +170,7 @@ export class History {
   window(id: string, seconds: number): HistoryWindow | undefined {
     const ring = this.rings.get(id);
     if (ring === undefined) return undefined;
+    if (seconds > this.capacity) return this.coarseWindow(ring, seconds);
     const from = Math.max(
       ring.firstTick,
       this.tick - Math.min(seconds, this.capacity),
@@ -154,6 +191,51 @@ export class History {
     return { timesMs, series };
   }
 
+  /**
+   * The coarse points covering the last `seconds` ticks: every finished
+   * one since the workload was first seen, at most coarseCapacity.
+   */
+  private coarseWindow(ring: Ring, seconds: number): HistoryWindow {
+    const finished = Math.floor(this.tick / this.coarseEvery);
+    const wanted = Math.ceil(seconds / this.coarseEvery);
+    const from = Math.max(
+      Math.floor(ring.firstTick / this.coarseEvery),
+      finished - Math.min(wanted, this.coarseCapacity),
+      0,
+    );
+    const timesMs: number[] = [];
+    const series = Object.fromEntries(
+      SERIES.map((name) => [name, [] as (number | null)[]]),
+    ) as Record<SeriesName, (number | null)[]>;
+    for (let point = from; point < finished; point++) {
+      const slot = point % this.coarseCapacity;
+      timesMs.push(this.coarseTimesMs[slot] ?? 0);
+      SERIES.forEach((name, i) => {
+        const value = ring.coarse[i * this.coarseCapacity + slot] ?? Number.NaN;
+        series[name].push(Number.isNaN(value) ? null : value);
+      });
+    }
+    return { timesMs, series };
+  }
+
+  /**
+   * Ends the coarse point of every workload: the mean of each figure over
+   * the ticks that had it, or nothing where none had.
+   */
+  private closeCoarsePoint(takenAtMs: number): void {
+    const slot = Math.floor(this.tick / this.coarseEvery) % this.coarseCapacity;
+    this.coarseTimesMs[slot] = takenAtMs;
+    for (const ring of this.rings.values()) {
+      for (let i = 0; i < SERIES.length; i++) {
+        const count = ring.counts[i] ?? 0;
+        ring.coarse[i * this.coarseCapacity + slot] =
+          count === 0 ? Number.NaN : (ring.sums[i] ?? 0) / count;
+      }
+      ring.sums.fill(0);
+      ring.counts.fill(0);
+    }
+  }
+
   /** The workload's ring, made on first sight while there is room. */
   private ringFor(
     id: string,
@@ -168,6 +250,11 @@ export class History {
     }
     const ring: Ring = {
       values: new Float32Array(SERIES.length * this.capacity).fill(Number.NaN),
+      coarse: new Float32Array(SERIES.length * this.coarseCapacity).fill(
+        Number.NaN,
+      ),
+      sums: new Float64Array(SERIES.length),
+      counts: new Uint16Array(SERIES.length),
       firstTick: this.tick,
       lastSeenTick: this.tick,
       // No previous reading: the first point has no rates, only levels.
@@ -194,12 +281,14 @@ export class History {
 
   /**
    * Blanks this slot for workloads absent from the snapshot (it still holds
-   * a point from an hour ago) and drops those gone for a whole window.
+   * a point from a round ago) and drops those gone for the whole span the
+   * history covers.
    */
   private forgetAbsent(slot: number): void {
+    const span = this.coarseEvery * this.coarseCapacity;
     for (const [id, ring] of this.rings) {
       if (ring.lastSeenTick === this.tick) continue;
-      if (this.tick - ring.lastSeenTick >= this.capacity) {
+      if (this.tick - ring.lastSeenTick >= Math.max(span, this.capacity)) {
         this.rings.delete(id);
         continue;
       }
@@ -222,6 +311,16 @@ export class History {
     });
     return out;
   }
+}
+
+/** Adds one tick's stored figures to the coarse point being built. */
+function accumulate(ring: Ring, figures: Rates): void {
+  SERIES.forEach((name, i) => {
+    const value = figures[name];
+    if (value === undefined) return;
+    ring.sums[i] = (ring.sums[i] ?? 0) + value;
+    ring.counts[i] = (ring.counts[i] ?? 0) + 1;
+  });
 }
 
 function readingOf(snapshot: Snapshot, reading: WorkloadReading): Reading {
