@@ -9,7 +9,8 @@ import type { NameSource, WorkloadNames } from './names.js';
 import { Periodic } from './periodic.js';
 import type { WorkloadSource } from './source.js';
 
-const REFRESH_MS = 10_000;
+/** How often the records are listed again, working or not. */
+export const REFRESH_MS = 10_000;
 /** A lookup of an unknown id brings the next refresh forward, this far. */
 const EAGER_REFRESH_MS = 1000;
 
@@ -63,7 +64,10 @@ export class ContainerdNames implements WorkloadSource, NameSource {
   lookup(id: string): WorkloadNames | undefined {
     const record = this.records.get(id);
     if (record === undefined) {
-      if (Date.now() - this.lastRefreshMs > EAGER_REFRESH_MS)
+      // Only while containerd answers: a new sandbox is then named within
+      // a second, but a containerd that fails is asked once a refresh
+      // period, not on every lookup (every tick, for an unnamed sandbox).
+      if (this.ok && Date.now() - this.lastRefreshMs > EAGER_REFRESH_MS)
         void this.periodic.run();
       return undefined;
     }
@@ -84,16 +88,30 @@ export class ContainerdNames implements WorkloadSource, NameSource {
       }
       this.records = records;
       this.ok = true;
+      if (this.lastFailure !== '') {
+        this.options.log.info(
+          { address: this.options.address },
+          'containerd reachable again',
+        );
+      }
       this.lastFailure = '';
     } catch (error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
-      if (message !== this.lastFailure) {
+      // One warning when containerd starts failing; the retries after it
+      // are debug lines even where their wording changes (a missed
+      // deadline says how long each step took).
+      if (this.lastFailure === '') {
         this.options.log.warn(
           { address: this.options.address, err: message },
           'containerd unreachable; microVMs are reported under their sandbox ids',
         );
-        this.lastFailure = message;
+      } else {
+        this.options.log.debug(
+          { address: this.options.address, err: message },
+          'containerd still unreachable',
+        );
       }
+      this.lastFailure = message;
       this.ok = false;
     } finally {
       client?.close();

@@ -9,7 +9,8 @@ import type { WorkloadSource } from './source.js';
 
 const RETRY_MIN_MS = 500;
 const INSPECT_CONCURRENCY = 8;
-const RETRY_MAX_MS = 5000;
+/** The longest wait between two attempts to reach an unreachable daemon. */
+export const RETRY_MAX_MS = 5000;
 
 /** Label keys docker compose sets, reported as workload fields. */
 const COMPOSE_PROJECT = 'com.docker.compose.project';
@@ -89,19 +90,25 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
       try {
         await this.session();
         delay = RETRY_MIN_MS;
-        this.error = '';
         this.logStreamEnd();
       } catch (error: unknown) {
         const message = error instanceof Error ? error.message : String(error);
-        // One line per distinct failure, not one per retry.
-        if (message !== this.error) {
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        // One warning per outage, at its start. The retries after it fail
+        // in changing words (aborted, refused, hang up while the daemon
+        // starts), so they are told apart by state, not by message.
+        if (this.error === '') {
           log.warn(
             { host: this.options.host, err: message },
             'Docker daemon unreachable',
           );
-          this.error = message;
+        } else {
+          log.debug(
+            { host: this.options.host, err: message, retryInMs: delay },
+            'Docker daemon still unreachable',
+          );
         }
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        this.error = message;
       } finally {
         this.connected = false;
         this.settleFirst();
@@ -110,9 +117,13 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
     }
   }
 
+  /**
+   * Info, not a warning: a daemon that restarts ends the stream, and if it
+   * is not back at the next attempt, that attempt warns.
+   */
   private logStreamEnd(): void {
     if (this.abort.signal.aborted) return;
-    this.options.log.warn('Docker event stream ended, reconnecting');
+    this.options.log.info('Docker event stream ended, reconnecting');
   }
 
   /** One connection: subscribe, list, then apply events until it ends. */
@@ -159,6 +170,8 @@ export class DockerDiscovery implements WorkloadSource, NameSource {
     this.sandboxes.clear();
     for (const [id, n] of sandboxes) this.sandboxes.set(id, n);
     this.connected = true;
+    // The outage, if there was one, is over: the next failure warns again.
+    this.error = '';
     this.options.log.info(
       { apiVersion: client.apiVersion, containers: fresh.size },
       'Docker discovery connected',

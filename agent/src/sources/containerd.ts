@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 
 import type * as Grpc from '@grpc/grpc-js';
 import type { Client, ServiceError } from '@grpc/grpc-js';
@@ -182,20 +183,38 @@ export function socketPath(address: string): string {
   return path;
 }
 
+/** Why a socket path cannot be used, from the error stat or access gave. */
+function unusable(error: unknown): string {
+  const code = isObject(error) ? error.code : undefined;
+  if (code === 'ENOENT') return 'does not exist';
+  if (code === 'EACCES' || code === 'EPERM')
+    return 'is not accessible to this user (permission denied)';
+  return 'cannot be read';
+}
+
 /**
- * Fails at once when nothing can listen at `path`. Without this check
- * grpc-js would retry the dial with backoff until the deadline.
+ * Fails at once when nothing can listen at `path`, or when this user may
+ * not connect to it. Without this check grpc-js would retry the dial with
+ * backoff until the deadline and report a timeout.
  */
 async function assertSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = (await stat(path)).isSocket();
   } catch (error: unknown) {
-    const code = isObject(error) ? error.code : undefined;
-    const why = code === 'ENOENT' ? 'does not exist' : 'cannot be read';
-    throw new Error(`containerd socket ${path} ${why}`, { cause: error });
+    throw new Error(`containerd socket ${path} ${unusable(error)}`, {
+      cause: error,
+    });
   }
   if (!isSocket) throw new Error(`containerd address ${path} is not a socket`);
+  try {
+    // connect(2) on a unix socket needs write permission on its file.
+    await access(path, constants.W_OK);
+  } catch (error: unknown) {
+    throw new Error(`containerd socket ${path} ${unusable(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 export class ContainerdClient {
