@@ -21,6 +21,8 @@ const MAX_LOG_CHARS = 1024 * 1024;
 export interface RunningAgent {
   /** Base URL without a trailing slash, e.g. http://127.0.0.1:40123 */
   readonly url: string;
+  /** The agent's process id, to read its /proc/<pid>/status. */
+  readonly pid: number;
   stop(): Promise<void>;
   /** Everything the agent wrote to stdout and stderr so far. */
   logs(): string;
@@ -145,23 +147,55 @@ export async function startAgent(
   /** For an agent behind a web config: https and the client's TLS. */
   access?: AgentAccess,
 ): Promise<RunningAgent> {
+  return launchAgent([], extraArgs, fixedPort, access);
+}
+
+/**
+ * startAgent as another user: the agent runs under setpriv with that
+ * user's uid and gid and no supplementary groups, as an unprivileged
+ * service would. The user must be able to read dist/ and node_modules.
+ */
+export async function startAgentAs(
+  user: string,
+  group: string,
+  extraArgs: readonly string[] = [],
+): Promise<RunningAgent> {
+  const setpriv = [
+    'setpriv',
+    `--reuid=${user}`,
+    `--regid=${group}`,
+    '--clear-groups',
+  ];
+  return launchAgent(setpriv, extraArgs);
+}
+
+/** Starts the agent, behind `wrapper` (a command and its flags) if any. */
+async function launchAgent(
+  wrapper: readonly string[],
+  extraArgs: readonly string[],
+  fixedPort?: number,
+  access?: AgentAccess,
+): Promise<RunningAgent> {
   const port = fixedPort ?? (await freePort());
   const scheme = access?.ca === undefined ? 'http' : 'https';
   const url = `${scheme}://127.0.0.1:${port}`;
-  const child = spawn(
+  const argv = [
     process.execPath,
-    [
-      '--enable-source-maps',
-      AGENT_MAIN,
-      'serve',
-      '--web.listen-address',
-      `127.0.0.1:${port}`,
-      '--log.level',
-      'debug',
-      ...extraArgs,
-    ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    '--enable-source-maps',
+    AGENT_MAIN,
+    'serve',
+    '--web.listen-address',
+    `127.0.0.1:${port}`,
+    '--log.level',
+    'debug',
+    ...extraArgs,
+  ];
+  // Run directly, or as the wrapper's trailing arguments.
+  const [command = process.execPath, ...args] = [...wrapper, ...argv];
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
   let output = '';
   const collect = (chunk: Buffer): void => {
@@ -177,7 +211,9 @@ export async function startAgent(
     await stopChild(child);
     throw error;
   }
-  return { url, stop: () => stopChild(child), logs };
+  // Set once spawned; a child that answered /healthz was spawned.
+  const pid = child.pid ?? Number.NaN;
+  return { url, pid, stop: () => stopChild(child), logs };
 }
 
 async function get(url: string): Promise<Response> {

@@ -99,6 +99,20 @@ export async function restartDockerd(): Promise<void> {
   await startServices('start-dockerd');
 }
 
+/**
+ * SIGKILLs dockerd, as a crash or the OOM killer would, and waits until it
+ * is gone. Its socket file, pid file and containers are left as they were;
+ * start it again with startDockerd (or ensureDocker).
+ */
+export async function killDockerd(): Promise<void> {
+  await startServices('kill-dockerd');
+}
+
+/** Starts dockerd with the rig's command line unless it already answers. */
+export async function startDockerd(): Promise<void> {
+  await startServices('start-dockerd');
+}
+
 /** `docker run -d --name NAME ...args`; resolves with the full id. */
 export async function runContainer(
   name: string,

@@ -6,9 +6,12 @@
 #   start-services.sh               everything above, each only if missing
 #   start-services.sh start-dockerd start dockerd unless it already answers
 #   start-services.sh stop-dockerd  stop dockerd and wait until it is gone
+#   start-services.sh kill-dockerd  SIGKILL dockerd (a crash: no cleanup of its
+#                                   socket, pid file or containers) and wait
+#                                   until it is gone
 #
 # The dockerd command line lives here and only here; test/rig/docker.ts calls
-# this script to restart the daemon.
+# this script to stop, kill and restart the daemon.
 set -euo pipefail
 
 LOG_DIR=${MICROSTAT_RIG_LOG_DIR:-/var/log/microstat-rig}
@@ -78,16 +81,17 @@ dockerd_gone() {
   [[ -z $(dockerd_pid) ]] && ! docker_answers
 }
 
-stop_dockerd() {
-  local pid
+# signal_dockerd SIGNAL: sends SIGNAL to dockerd and waits until it is gone.
+signal_dockerd() {
+  local signal=$1 pid
   pid=$(dockerd_pid)
   if [[ -z $pid ]]; then
     log "no dockerd pid in $DOCKERD_PIDFILE"
     return 0
   fi
-  log "stopping dockerd (pid $pid)"
-  kill -TERM "$pid"
-  wait_for dockerd_gone 'dockerd shutdown'
+  log "sending SIG$signal to dockerd (pid $pid)"
+  kill "-$signal" "$pid"
+  wait_for dockerd_gone "dockerd exit on SIG$signal"
 }
 
 start_containerd() {
@@ -134,9 +138,10 @@ main() {
       build_image
       ;;
     start-dockerd) start_dockerd ;;
-    stop-dockerd) stop_dockerd ;;
+    stop-dockerd) signal_dockerd TERM ;;
+    kill-dockerd) signal_dockerd KILL ;;
     *)
-      log "usage: $0 [all|start-dockerd|stop-dockerd]"
+      log "usage: $0 [all|start-dockerd|stop-dockerd|kill-dockerd]"
       return 2
       ;;
   esac
