@@ -221,6 +221,12 @@ describe(`the agent run as ${USER}`, { skip }, () => {
     assert.match(String(kata[0].fields.err), /persist\.json/);
   });
 
+  it('says once that microVM memory is RSS, not PSS', () => {
+    const rss = log.records.filter((r) => /as RSS, not PSS/.test(r.msg));
+    assert.equal(rss.length, 1, `one line:\n${describeRecords(rss)}`);
+    assert.equal(rss[0]?.level, 'info');
+  });
+
   it('repeats no line at info or above', () => {
     const counts = countBy(atLeast(log.records, 'info'));
     const repeated = [...counts].filter(([, n]) => n > 1);

@@ -50,6 +50,8 @@ export class Sampler {
   private hostNetNamespace: string | undefined;
   private readonly bound: WorkloadBound;
   private readonly limits = new LimitCache();
+  /** Whether the fall-back from PSS to RSS has been logged. */
+  private rssNoted = false;
 
   constructor(
     private readonly procfs: ProcFs,
@@ -226,6 +228,15 @@ export class Sampler {
       this.hostNetNamespace,
     );
     if (reading === undefined) return undefined;
+    if (reading.memoryMethod === 'rss' && !this.rssNoted) {
+      this.rssNoted = true;
+      this.log.info(
+        { id: workload.id },
+        'microVM memory is summed as RSS, not PSS: smaps_rollup is not ' +
+          'readable (needs root or CAP_SYS_PTRACE), so guest RAM shared ' +
+          'by the VMM and virtiofsd may count twice',
+      );
+    }
     return {
       workload,
       usage: reading.usage,
