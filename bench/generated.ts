@@ -22,7 +22,8 @@ import {
 /**
  * Scenario a: the real agent over generated hosts of growing size. For
  * each size and cgroup layout: /metrics latency, CPU while sampling at
- * 1 s with no scrapes, and resident memory after warm-up.
+ * 1 s with no scrapes, and resident memory at rest (ticking, before any
+ * scrape burst) and after a burst of back-to-back scrapes.
  */
 
 export interface GeneratedOptions {
@@ -42,6 +43,9 @@ interface Row {
   readonly scrapeP50Ms: number;
   readonly scrapeP99Ms: number;
   readonly idleCpuPercent: number;
+  /** After the idle window: ticking once a second, not scraped yet. */
+  readonly rssRestMiB: number;
+  /** After the burst of back-to-back scrapes and a short settle. */
   readonly rssMiB: number;
 }
 
@@ -69,7 +73,8 @@ export async function runGenerated(options: GeneratedOptions): Promise<Row[]> {
         'scrape p50 ms',
         'scrape p99 ms',
         'CPU % of a core at 1 s',
-        'RSS MiB',
+        'RSS MiB at rest',
+        'RSS MiB after scrapes',
       ],
       rows.map((r) => [
         r.layout,
@@ -79,6 +84,7 @@ export async function runGenerated(options: GeneratedOptions): Promise<Row[]> {
         fixed(r.scrapeP50Ms, 1),
         fixed(r.scrapeP99Ms, 1),
         fixed(r.idleCpuPercent, 2),
+        fixed(r.rssRestMiB, 1),
         fixed(r.rssMiB, 1),
       ]),
     ),
@@ -123,6 +129,7 @@ async function measureOne(
     // Sampling cost alone: the 1 s history ticker runs, nobody scrapes.
     await sleep(2000);
     const idleCpuPercent = await cpuPercent(pid, options.windowMs);
+    const rssRest = await rssBytes(pid);
 
     for (let i = 0; i < WARM_UP_SCRAPES; i++) await timedGet(url);
     const times: number[] = [];
@@ -143,6 +150,7 @@ async function measureOne(
       scrapeP50Ms: median(times),
       scrapeP99Ms: percentile(times, 99),
       idleCpuPercent,
+      rssRestMiB: Number(mib(rssRest)),
       rssMiB: Number(mib(rss)),
     };
   } finally {

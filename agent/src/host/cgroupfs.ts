@@ -155,7 +155,9 @@ function within(mount: string, base: string, path: string): string | undefined {
 function readIn(dir: string | undefined, file: string): string | undefined {
   if (dir === undefined) return undefined;
   try {
-    return readTextSync(join(dir, file));
+    // Concatenated, not join()ed: dirs come resolved, and this runs for
+    // every file of every sample.
+    return readTextSync(`${dir}/${file}`);
   } catch (error: unknown) {
     if (isGone(error)) return undefined;
     throw error;

@@ -29,10 +29,16 @@ export const TICKS_PER_SECOND = 100;
  * entries, goes through the thread pool.
  */
 export class ProcFs {
-  constructor(readonly root: string) {}
+  constructor(readonly root: string) {
+    // Joined once: path() runs for every file of every sample.
+    this.base = join(root, '/');
+  }
 
+  private readonly base: string;
+
+  /** A path below the root; parts are names, never `..` or absolute. */
   path(...parts: (string | number)[]): string {
-    return join(this.root, ...parts.map(String));
+    return this.base + parts.join('/');
   }
 
   stat(): ProcStat {
