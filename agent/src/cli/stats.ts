@@ -33,6 +33,8 @@ import {
  * on the first frame is good to about 4 points), short to wait for.
  */
 export const SAMPLE_INTERVAL_MS = 250;
+/** Asks for a newer agent reading at most this many times (2 s). */
+const NEWER_READING_TRIES = 8;
 /** Between frames of the live view, as docker stats refreshes. */
 export const FRAME_INTERVAL_MS = 1000;
 const AGENT_TIMEOUT_MS = 5000;
@@ -262,21 +264,36 @@ async function openLocal(config: Config, tap: LogTap): Promise<ReadingSource> {
 function openAgent(url: string): ReadingSource {
   const endpoint = `${url.replace(/\/+$/, '')}/api/v1/workloads`;
   let collectors: readonly CollectorStatus[] = [];
+  let lastTakenAt: number | undefined;
+  const fetchOnce = async (): Promise<WorkloadsResponse> => {
+    let body: unknown;
+    try {
+      const response = await fetch(endpoint, {
+        signal: AbortSignal.timeout(AGENT_TIMEOUT_MS),
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      body = await response.json();
+    } catch (error: unknown) {
+      throw new Error(`cannot read ${endpoint}: ${message(error)}`, {
+        cause: error,
+      });
+    }
+    return asWorkloadsResponse(body, endpoint);
+  };
   return {
     async read() {
-      let body: unknown;
-      try {
-        const response = await fetch(endpoint, {
-          signal: AbortSignal.timeout(AGENT_TIMEOUT_MS),
-        });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        body = await response.json();
-      } catch (error: unknown) {
-        throw new Error(`cannot read ${endpoint}: ${message(error)}`, {
-          cause: error,
-        });
+      // The agent answers from its once-a-second reading: rates need a
+      // newer one than last time, so ask again until it has moved on.
+      let checked = await fetchOnce();
+      for (
+        let tries = 0;
+        checked.monotonicSeconds === lastTakenAt && tries < NEWER_READING_TRIES;
+        tries++
+      ) {
+        await sleep(SAMPLE_INTERVAL_MS);
+        checked = await fetchOnce();
       }
-      const checked = asWorkloadsResponse(body, endpoint);
+      lastTakenAt = checked.monotonicSeconds;
       collectors = checked.collectors;
       return fromResponse(checked);
     },

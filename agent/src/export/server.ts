@@ -28,7 +28,7 @@ import type { TlsServerOptions } from './web-config.js';
 export interface ServerOptions {
   readonly sampler: Sampler;
   /**
-   * The agent's once-a-second reading, which /metrics and /api/v1/host
+   * The agent's once-a-second reading, which /metrics and the JSON API
    * answer from while it is recent; without it they read the host anew.
    */
   readonly latest?: LatestSnapshot;
@@ -69,7 +69,7 @@ export function createApp(options: ServerOptions): express.Express {
   });
 
   app.get('/api/v1/workloads', async (_req: Request, res: Response) => {
-    res.json(workloadsResponse(await sampler.sample()));
+    res.json(workloadsResponse(await recent()));
   });
 
   const { history, events, hostInfo } = options;
