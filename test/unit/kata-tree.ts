@@ -221,7 +221,7 @@ function commOf(argv: readonly string[]): string {
 }
 
 /** A /proc/<pid>/stat line (proc(5)), all 52 fields. */
-function statLine(
+export function statLine(
   pid: number,
   comm: string,
   ppid: number,
