@@ -136,10 +136,13 @@ export interface HostUsage {
   readonly cpus: number;
   readonly memoryTotalBytes: number;
   /**
-   * Host CPU time as docker stats counts it: user..softirq of the `cpu` line
-   * of /proc/stat (steal and guest left out), in seconds.
+   * Time stolen from this host by the hypervisor it runs on: the steal
+   * field of /proc/stat, in seconds (0 where the kernel has no such field).
+   * docker stats leaves it out of the host's CPU time; see rates.ts.
    */
-  readonly systemCpuSeconds: number;
+  readonly stealCpuSeconds: number;
+  /** The monotonic clock when /proc/stat was read, in seconds. */
+  readonly monotonicSeconds: number;
 }
 
 /** How one collector fared in one collection. */

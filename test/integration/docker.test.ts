@@ -211,7 +211,7 @@ function asSnapshot(value: unknown): ApiSnapshot {
   assert.ok(isRecord(value), 'workloads document is an object');
   assert.equal(typeof value.monotonicSeconds, 'number');
   assert.ok(isRecord(value.host), 'host is an object');
-  for (const key of ['cpus', 'memoryTotalBytes', 'systemCpuSeconds']) {
+  for (const key of ['cpus', 'memoryTotalBytes', 'monotonicSeconds']) {
     assert.equal(typeof value.host[key], 'number', `host.${key}`);
   }
   assert.ok(Array.isArray(value.workloads), 'workloads is an array');

@@ -8,7 +8,12 @@ import type {
   WorkloadUsage,
 } from '../../agent/src/model.js';
 
-const host = { cpus: 2, memoryTotalBytes: 8 * 2 ** 30, systemCpuSeconds: 1000 };
+const host = {
+  cpus: 2,
+  memoryTotalBytes: 8 * 2 ** 30,
+  stealCpuSeconds: 0,
+  monotonicSeconds: 0,
+};
 
 function workload(id: string, name: string): Workload {
   return {

@@ -43,12 +43,13 @@ function workload(id: string): Workload {
   };
 }
 
-/** Host CPU time runs at 2 s per second: two CPUs. */
+/** A two-CPU host read at `second` on the monotonic clock. */
 function host(second: number): HostUsage {
   return {
     cpus: 2,
     memoryTotalBytes: 4096 * MiB,
-    systemCpuSeconds: 2 * second,
+    stealCpuSeconds: 0,
+    monotonicSeconds: second,
   };
 }
 

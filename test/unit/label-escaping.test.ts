@@ -51,7 +51,12 @@ function workload(index: number, value: string): Workload {
 const snapshot: Snapshot = {
   takenAtMs: 0,
   monotonicSeconds: 0,
-  host: { cpus: 2, memoryTotalBytes: 2 ** 30, systemCpuSeconds: 10 },
+  host: {
+    cpus: 2,
+    memoryTotalBytes: 2 ** 30,
+    stealCpuSeconds: 0,
+    monotonicSeconds: 0,
+  },
   workloads: NASTY.map((value, i) => ({
     workload: workload(i, value),
     usage: { cpuSeconds: 1 },

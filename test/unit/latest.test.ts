@@ -43,7 +43,12 @@ function snapshot(workloads: readonly Workload[], takenAtMs = 0): Snapshot {
   return {
     takenAtMs,
     monotonicSeconds: takenAtMs / 1000,
-    host: { cpus: 2, memoryTotalBytes: 1 << 30, systemCpuSeconds: 0 },
+    host: {
+      cpus: 2,
+      memoryTotalBytes: 1 << 30,
+      stealCpuSeconds: 0,
+      monotonicSeconds: 0,
+    },
     workloads: workloads.map((w) => ({ workload: w, usage: {} })),
     collectors: [],
   };

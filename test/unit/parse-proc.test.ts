@@ -8,10 +8,7 @@ import { parsePidCgroup } from '../../agent/src/parse/pid-cgroup.js';
 import { parsePidIo } from '../../agent/src/parse/pid-io.js';
 import { parsePidStat } from '../../agent/src/parse/pid-stat.js';
 import { parsePidStatus } from '../../agent/src/parse/pid-status.js';
-import {
-  dockerSystemTicks,
-  parseProcStat,
-} from '../../agent/src/parse/proc-stat.js';
+import { parseProcStat } from '../../agent/src/parse/proc-stat.js';
 import { itRejects } from './parse-cases.js';
 
 // Samples taken from a Debian 12 test host (kernel 6.18, 2 CPUs), some
@@ -45,11 +42,6 @@ describe('parseProcStat', () => {
       onlineCpus: 2,
       bootTimeSeconds: 1796315416,
     });
-  });
-
-  it('sums user..softirq for docker, leaving steal out', () => {
-    const { cpu } = parseProcStat(PROC_STAT);
-    assert.equal(dockerSystemTicks(cpu), 6259 + 2950 + 63335 + 341 + 69);
   });
 
   it('accepts an old kernel without steal and without btime', () => {

@@ -17,59 +17,80 @@ import {
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-function host(systemCpuSeconds: number, memoryTotalBytes = 4 * GiB): HostUsage {
-  return { cpus: 2, memoryTotalBytes, systemCpuSeconds };
+function host(
+  monotonicSeconds = 0,
+  memoryTotalBytes = 4 * GiB,
+  stealCpuSeconds = 0,
+): HostUsage {
+  return { cpus: 2, memoryTotalBytes, stealCpuSeconds, monotonicSeconds };
 }
 
+/** A reading at `seconds` on the monotonic clock, on a two-CPU host. */
 function reading(
-  monotonicSeconds: number,
-  systemCpuSeconds: number,
+  seconds: number,
   usage: WorkloadUsage,
+  stealCpuSeconds = 0,
 ): Reading {
-  return { monotonicSeconds, host: host(systemCpuSeconds), usage };
+  return {
+    monotonicSeconds: seconds,
+    host: host(seconds, 4 * GiB, stealCpuSeconds),
+    usage,
+  };
 }
 
 describe('cpuPercent', () => {
-  // docker: (container delta / system delta) * online CPUs * 100.
+  // docker: (container delta / system delta) * online CPUs * 100, where the
+  // system delta is the host's CPU time less steal: elapsed time * CPUs.
   it('follows docker stats: one busy core of two is 100 %', () => {
-    // One second of wall time on 2 CPUs is 2 s of host CPU time.
-    const before = reading(0, 1000, { cpuSeconds: 10 });
-    const after = reading(1, 1002, { cpuSeconds: 11 });
+    const before = reading(0, { cpuSeconds: 10 });
+    const after = reading(1, { cpuSeconds: 11 });
     assert.equal(cpuPercent(before, after), 100);
   });
 
   it('gives a quarter core as 25 %', () => {
-    const before = reading(0, 1000, { cpuSeconds: 10 });
-    const after = reading(2, 1004, { cpuSeconds: 10.5 });
+    const before = reading(0, { cpuSeconds: 10 });
+    const after = reading(2, { cpuSeconds: 10.5 });
     assert.equal(cpuPercent(before, after), 25);
   });
 
+  it('is exact over a short window, where /proc/stat ticks are coarse', () => {
+    // 250 ms on two CPUs is 50 ticks of /proc/stat: one tick more or less
+    // would read 98 % or 102 %.
+    const before = reading(100, { cpuSeconds: 10 });
+    const after = reading(100.25, { cpuSeconds: 10.25 });
+    assert.equal(cpuPercent(before, after), 100);
+  });
+
+  it('leaves stolen time out of the host time, as docker does', () => {
+    // 2 s of host time, 0.5 s of it stolen: 0.75 s of work is half of it.
+    const before = reading(0, { cpuSeconds: 0 }, 5);
+    const after = reading(1, { cpuSeconds: 0.75 }, 5.5);
+    assert.equal(cpuPercent(before, after), 100);
+  });
+
   it('gives 0 for an idle workload', () => {
-    const before = reading(0, 1000, { cpuSeconds: 3 });
-    const after = reading(1, 1002, { cpuSeconds: 3 });
+    const before = reading(0, { cpuSeconds: 3 });
+    const after = reading(1, { cpuSeconds: 3 });
     assert.equal(cpuPercent(before, after), 0);
   });
 
   const undefinedCases: readonly [string, Reading, Reading][] = [
+    ['no CPU time before', reading(0, {}), reading(1, { cpuSeconds: 1 })],
+    ['no CPU time after', reading(0, { cpuSeconds: 1 }), reading(1, {})],
     [
-      'no CPU time before',
-      reading(0, 1000, {}),
-      reading(1, 1002, { cpuSeconds: 1 }),
+      'no time passed',
+      reading(1, { cpuSeconds: 1 }),
+      reading(1, { cpuSeconds: 2 }),
     ],
     [
-      'no CPU time after',
-      reading(0, 1000, { cpuSeconds: 1 }),
-      reading(1, 1002, {}),
-    ],
-    [
-      'no host time passed',
-      reading(0, 1000, { cpuSeconds: 1 }),
-      reading(1, 1000, { cpuSeconds: 2 }),
+      'readings in the wrong order',
+      reading(2, { cpuSeconds: 1 }),
+      reading(1, { cpuSeconds: 2 }),
     ],
     [
       'a workload counter reset (restart)',
-      reading(0, 1000, { cpuSeconds: 50 }),
-      reading(1, 1002, { cpuSeconds: 1 }),
+      reading(0, { cpuSeconds: 50 }),
+      reading(1, { cpuSeconds: 1 }),
     ],
   ];
   for (const [name, before, after] of undefinedCases) {

@@ -219,13 +219,19 @@ function workload(
   };
 }
 
+/** A reading of a two-CPU host at `seconds` on the monotonic clock. */
 function reading(
-  systemCpuSeconds: number,
+  seconds: number,
   entries: [StatsWorkload, WorkloadUsage][],
 ): StatsReading {
   return {
-    monotonicSeconds: systemCpuSeconds / 2,
-    host: { cpus: 2, memoryTotalBytes: HOST_MEMORY, systemCpuSeconds },
+    monotonicSeconds: seconds,
+    host: {
+      cpus: 2,
+      memoryTotalBytes: HOST_MEMORY,
+      stealCpuSeconds: 0,
+      monotonicSeconds: seconds,
+    },
     workloads: entries.map(([w, usage]) => ({ workload: w, usage })),
   };
 }
@@ -245,13 +251,13 @@ describe('rows from two readings', () => {
     blockReadBytes: 4096,
     blockWriteBytes: 0,
   };
-  const a = reading(1000, [
+  const a = reading(500, [
     [burner, { cpuSeconds: 10, memoryUsageBytes: 404 * KiB, pids: 1 }],
     [idle, { cpuSeconds: 1, memoryUsageBytes: 424 * KiB, pids: 1, ...io }],
     [vm, { cpuSeconds: 50, memoryUsageBytes: 300 * MiB, pids: 9 }],
   ]);
   // One second later: 2 s of host CPU on 2 CPUs.
-  const b = reading(1002, [
+  const b = reading(501, [
     [
       burner,
       {
@@ -319,7 +325,7 @@ describe('rows from two readings', () => {
   });
 
   it('has no CPU % for a workload only the second reading has', () => {
-    const only = buildRows(reading(1000, []), b);
+    const only = buildRows(reading(500, []), b);
     assert.equal(only.find((r) => r.name === 'burner')?.cpuPercent, undefined);
     assert.equal(rowFields(only[0] as StatsRow, true).CPUPerc, '--');
   });

@@ -67,19 +67,3 @@ function parseCpuLine(values: string[]): CpuTimesTicks {
   ];
   return { user, nice, system, idle, iowait, irq, softirq, steal: n[7] };
 }
-
-/**
- * Host CPU time the way docker stats counts it: the first seven fields
- * (user through softirq), leaving steal and guest time out. In ticks.
- */
-export function dockerSystemTicks(cpu: CpuTimesTicks): number {
-  return (
-    cpu.user +
-    cpu.nice +
-    cpu.system +
-    cpu.idle +
-    cpu.iowait +
-    cpu.irq +
-    cpu.softirq
-  );
-}

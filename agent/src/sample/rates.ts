@@ -20,9 +20,15 @@ export interface Reading {
 
 /**
  * docker's CPU %: the workload's CPU time delta over the host's CPU time
- * delta (user..softirq of /proc/stat), times the online CPUs, times 100.
- * 100 % is one full core. Undefined when either reading lacks CPU time or
- * no host time passed.
+ * delta, times the online CPUs, times 100. 100 % is one full core.
+ *
+ * docker takes the host's delta from user..softirq of /proc/stat. Every
+ * online CPU accrues those fields plus steal at one second per second, so
+ * that delta is the elapsed time times the online CPUs, less steal; this
+ * computes it that way, from the monotonic clock. /proc/stat counts in
+ * 10 ms ticks, which over the first 250 ms frame of `microstat stats`
+ * (50 ticks on two CPUs) is good to only about 4 points; the clock is
+ * exact. Undefined when either reading lacks CPU time or no time passed.
  */
 export function cpuPercent(
   previous: Reading,
@@ -31,11 +37,13 @@ export function cpuPercent(
   const before = previous.usage.cpuSeconds;
   const after = current.usage.cpuSeconds;
   if (before === undefined || after === undefined) return undefined;
-  const systemDelta =
-    current.host.systemCpuSeconds - previous.host.systemCpuSeconds;
+  const { host } = current;
+  const elapsed = host.monotonicSeconds - previous.host.monotonicSeconds;
+  const stolen = host.stealCpuSeconds - previous.host.stealCpuSeconds;
+  const systemDelta = elapsed * host.cpus - Math.max(stolen, 0);
   const workloadDelta = after - before;
   if (systemDelta <= 0 || workloadDelta < 0) return undefined;
-  return (workloadDelta / systemDelta) * current.host.cpus * 100;
+  return (workloadDelta / systemDelta) * host.cpus * 100;
 }
 
 /** The limit docker shows: the configured one, capped at host memory. */

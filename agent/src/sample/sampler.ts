@@ -13,7 +13,6 @@ import type {
   WorkloadUsage,
 } from '../model.js';
 import { sumNonLoopback } from '../parse/net-dev.js';
-import { dockerSystemTicks } from '../parse/proc-stat.js';
 import { TICKS_PER_SECOND } from '../host/procfs.js';
 import { WorkloadBound } from './bound.js';
 import { LimitCache } from './limits.js';
@@ -164,11 +163,13 @@ export class Sampler {
 
   private readHost(): HostUsage {
     const stat = this.procfs.stat();
+    const monotonicSeconds = performance.now() / 1000;
     const meminfo = this.procfs.meminfo();
     return {
       cpus: stat.onlineCpus,
       memoryTotalBytes: meminfo.get('MemTotal') ?? 0,
-      systemCpuSeconds: dockerSystemTicks(stat.cpu) / TICKS_PER_SECOND,
+      stealCpuSeconds: (stat.cpu.steal ?? 0) / TICKS_PER_SECOND,
+      monotonicSeconds,
     };
   }
 
