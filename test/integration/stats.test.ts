@@ -5,6 +5,7 @@ import { access, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { startAgent, type RunningAgent } from '../rig/agent.js';
@@ -42,6 +43,8 @@ const LONG = { timeout: 240_000 };
 const MAIN = join(repoRoot, 'dist', 'agent', 'src', 'cli', 'main.js');
 const DONE_MARKER = '/tmp/done';
 const TIMING_RUNS = 3;
+/** Where microstat's short window falls inside docker's; see its use. */
+const DOCKER_WINDOW_DELAY_MS = 1000;
 
 interface Result {
   readonly stdout: string;
@@ -176,10 +179,16 @@ describe('microstat stats', () => {
 
   it('agrees with docker stats --no-stream', LONG, async () => {
     const containerIds = NAMES.map((n) => ids.get(n) ?? n);
-    // Both at once, so that their CPU windows overlap.
+    // docker stats --no-stream reports the daemon's two samples a second
+    // apart, taken after the daemon's next collection tick, so its window
+    // begins up to a second after the command and ends about 2.5 s in.
+    // microstat's window is its first 250 ms: started a second later, it
+    // falls inside docker's instead of on the start-up of both commands.
     const [docker, ours] = await Promise.all([
       dockerStatsNoStream(containerIds),
-      microstat(['--no-stream', '--no-trunc', '--format', 'json', ...NAMES]),
+      sleep(DOCKER_WINDOW_DELAY_MS).then(() =>
+        microstat(['--no-stream', '--no-trunc', '--format', 'json', ...NAMES]),
+      ),
     ]);
     assert.equal(ours.code, 0, ours.stderr);
     const mine = parseStatsOutput(ours.stdout);
