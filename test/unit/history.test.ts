@@ -200,6 +200,20 @@ describe('History', () => {
     assert.equal(history.rejected, 1);
   });
 
+  it('never makes room by dropping a workload present in the same snapshot', () => {
+    const history = new History({ capacity: 100, maxWorkloads: 3 });
+    history.record(snapshot(0, ['a', 'b', 'c']));
+    // The newcomer comes first: a, b and c are still present, so there is
+    // no room for it, and none of them loses its points.
+    history.record(snapshot(1, ['e', 'a', 'b', 'c']));
+    assert.deepEqual(
+      ['a', 'b', 'c', 'e'].map((id) => history.has(id)),
+      [true, true, true, false],
+    );
+    assert.equal(history.window('a', 10)?.timesMs.length, 2);
+    assert.equal(history.rejected, 1);
+  });
+
   it('stays within its bound with 2000 workloads for an hour', () => {
     const history = new History({ maxWorkloads: 2000 });
     const points = DEFAULT_CAPACITY + DEFAULT_COARSE_CAPACITY;

@@ -71,6 +71,7 @@ export function openHost(config: Config, log: Logger): HostView {
     },
     async stop() {
       await Promise.all(sources.map((s) => s.stop()));
+      sampler.close();
     },
   };
 }

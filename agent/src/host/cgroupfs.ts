@@ -14,7 +14,7 @@ import {
   type BlockBytes,
 } from '../parse/cgroup-files.js';
 import type { CgroupMembership } from '../parse/pid-cgroup.js';
-import { isGone, readTextSync } from './read.js';
+import { isGone, readTextSync, type ReadText } from './read.js';
 
 const CONTROLLERS: readonly Controller[] = [
   'cpu',
@@ -152,12 +152,16 @@ function within(mount: string, base: string, path: string): string | undefined {
  * Reads a file under a cgroup dir; undefined when the file or dir is gone.
  * Synchronous like every kernel-file read (see host/read.ts).
  */
-function readIn(dir: string | undefined, file: string): string | undefined {
+function readIn(
+  dir: string | undefined,
+  file: string,
+  read: ReadText = readTextSync,
+): string | undefined {
   if (dir === undefined) return undefined;
   try {
     // Concatenated, not join()ed: dirs come resolved, and this runs for
     // every file of every sample.
-    return readTextSync(`${dir}/${file}`);
+    return read(`${dir}/${file}`);
   } catch (error: unknown) {
     if (isGone(error)) return undefined;
     throw error;
@@ -194,10 +198,13 @@ export type CgroupLimits = Pick<
  * stats_helpers.go): memory usage is usage minus inactive file pages unless
  * that would go negative; block I/O sums Read and Write over devices.
  */
-export function readCgroupCounters(location: CgroupLocation): CgroupCounters {
+export function readCgroupCounters(
+  location: CgroupLocation,
+  read: ReadText = readTextSync,
+): CgroupCounters {
   return location.version === 1
-    ? countersV1(location.dirs)
-    : countersV2(location.dir);
+    ? countersV1(location.dirs, read)
+    : countersV2(location.dir, read);
 }
 
 /** Reads a cgroup's CPU quota, memory limit and pids limit. */
@@ -212,12 +219,15 @@ export function readCgroupUsage(location: CgroupLocation): WorkloadUsage {
   return { ...readCgroupCounters(location), ...readCgroupLimits(location) };
 }
 
-function countersV1(dirs: Partial<Record<Controller, string>>): CgroupCounters {
-  const usageNs = readIn(dirs.cpuacct, 'cpuacct.usage');
-  const memUsage = readIn(dirs.memory, 'memory.usage_in_bytes');
-  const memStat = readIn(dirs.memory, 'memory.stat');
-  const pids = readIn(dirs.pids, 'pids.current');
-  const blkio = readV1Blkio(dirs.blkio);
+function countersV1(
+  dirs: Partial<Record<Controller, string>>,
+  read: ReadText,
+): CgroupCounters {
+  const usageNs = readIn(dirs.cpuacct, 'cpuacct.usage', read);
+  const memUsage = readIn(dirs.memory, 'memory.usage_in_bytes', read);
+  const memStat = readIn(dirs.memory, 'memory.stat', read);
+  const pids = readIn(dirs.pids, 'pids.current', read);
+  const blkio = readV1Blkio(dirs.blkio, read);
 
   const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
   // Hierarchical totals first: they include child cgroups.
@@ -263,13 +273,16 @@ function limitsV1(dirs: Partial<Record<Controller, string>>): CgroupLimits {
  * where the kernel fills it, else the throttle policy's counters, which
  * every v1 kernel keeps (the same order containerd's cgroups library uses).
  */
-function readV1Blkio(dir: string | undefined): BlockBytes | undefined {
+function readV1Blkio(
+  dir: string | undefined,
+  read: ReadText,
+): BlockBytes | undefined {
   for (const file of [
     'blkio.io_service_bytes_recursive',
     'blkio.throttle.io_service_bytes_recursive',
     'blkio.throttle.io_service_bytes',
   ]) {
-    const text = readIn(dir, file);
+    const text = readIn(dir, file, read);
     const bytes = mapped(text, (t) => parseBlkioServiceBytes(file, t));
     if (bytes !== undefined) return bytes;
     // An existing but empty throttle file means no I/O yet: zeros.
@@ -280,12 +293,12 @@ function readV1Blkio(dir: string | undefined): BlockBytes | undefined {
   return undefined;
 }
 
-function countersV2(dir: string): CgroupCounters {
-  const cpuStat = readIn(dir, 'cpu.stat');
-  const memCurrent = readIn(dir, 'memory.current');
-  const memStat = readIn(dir, 'memory.stat');
-  const pids = readIn(dir, 'pids.current');
-  const ioStat = readIn(dir, 'io.stat');
+function countersV2(dir: string, read: ReadText): CgroupCounters {
+  const cpuStat = readIn(dir, 'cpu.stat', read);
+  const memCurrent = readIn(dir, 'memory.current', read);
+  const memStat = readIn(dir, 'memory.stat', read);
+  const pids = readIn(dir, 'pids.current', read);
+  const ioStat = readIn(dir, 'io.stat', read);
 
   const cpu = mapped(cpuStat, (t) => parseFlatKeyed('cpu.stat', t));
   const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));

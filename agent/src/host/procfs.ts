@@ -11,7 +11,7 @@ import { parsePidStat, type PidStat } from '../parse/pid-stat.js';
 import { parsePidStatus, type PidStatus } from '../parse/pid-status.js';
 import { parseProcStat, type ProcStat } from '../parse/proc-stat.js';
 import { parseSmapsRollup, type SmapsRollup } from '../parse/smaps-rollup.js';
-import { readTextSync } from './read.js';
+import { readTextSync, type ReadText } from './read.js';
 
 /**
  * The clock tick of /proc times (USER_HZ). The kernel exports 100 on every
@@ -29,12 +29,23 @@ export const TICKS_PER_SECOND = 100;
  * entries, goes through the thread pool.
  */
 export class ProcFs {
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    private readonly read: ReadText = readTextSync,
+  ) {
     // Joined once: path() runs for every file of every sample.
     this.base = join(root, '/');
   }
 
   private readonly base: string;
+
+  /**
+   * The same /proc, its files read through `read`: the sampler's view,
+   * which holds the files it reads every second open (host/held-files.ts).
+   */
+  holding(read: ReadText): ProcFs {
+    return new ProcFs(this.root, read);
+  }
 
   /** A path below the root; parts are names, never `..` or absolute. */
   path(...parts: (string | number)[]): string {
@@ -42,11 +53,11 @@ export class ProcFs {
   }
 
   stat(): ProcStat {
-    return parseProcStat(readTextSync(this.path('stat')));
+    return parseProcStat(this.read(this.path('stat')));
   }
 
   meminfo(): Meminfo {
-    return parseMeminfo(readTextSync(this.path('meminfo')));
+    return parseMeminfo(this.read(this.path('meminfo')));
   }
 
   /** Numeric entries of the root: every process visible to us. */
@@ -56,33 +67,33 @@ export class ProcFs {
   }
 
   pidStat(pid: number): PidStat {
-    return parsePidStat(readTextSync(this.path(pid, 'stat')));
+    return parsePidStat(this.read(this.path(pid, 'stat')));
   }
 
   pidStatus(pid: number): PidStatus {
-    return parsePidStatus(readTextSync(this.path(pid, 'status')));
+    return parsePidStatus(this.read(this.path(pid, 'status')));
   }
 
   cmdline(pid: number): string[] {
-    return parseCmdline(readTextSync(this.path(pid, 'cmdline')));
+    return parseCmdline(this.read(this.path(pid, 'cmdline')));
   }
 
   cgroups(pid: number): CgroupMembership[] {
-    return parsePidCgroup(readTextSync(this.path(pid, 'cgroup')));
+    return parsePidCgroup(this.read(this.path(pid, 'cgroup')));
   }
 
   io(pid: number): PidIo {
-    return parsePidIo(readTextSync(this.path(pid, 'io')));
+    return parsePidIo(this.read(this.path(pid, 'io')));
   }
 
   /** The interfaces of the network namespace that `pid` lives in. */
   netDev(pid: number): InterfaceCounters[] {
-    return parseNetDev(readTextSync(this.path(pid, 'net', 'dev')));
+    return parseNetDev(this.read(this.path(pid, 'net', 'dev')));
   }
 
   /** PSS and RSS of a process (kernel 4.14+); needs ptrace access. */
   smapsRollup(pid: number): SmapsRollup {
-    return parseSmapsRollup(readTextSync(this.path(pid, 'smaps_rollup')));
+    return parseSmapsRollup(this.read(this.path(pid, 'smaps_rollup')));
   }
 
   /** Thread ids of a process. */
@@ -93,7 +104,7 @@ export class ProcFs {
 
   /** /proc/<pid>/task/<tid>/stat: one thread's times and name. */
   taskStat(pid: number, tid: number): PidStat {
-    return parsePidStat(readTextSync(this.path(pid, 'task', tid, 'stat')));
+    return parsePidStat(this.read(this.path(pid, 'task', tid, 'stat')));
   }
 
   /**
@@ -103,7 +114,7 @@ export class ProcFs {
   children(pid: number): number[] {
     const out: number[] = [];
     for (const tid of this.tasks(pid)) {
-      const text = readTextSync(this.path(pid, 'task', tid, 'children'));
+      const text = this.read(this.path(pid, 'task', tid, 'children'));
       for (const word of text.split(/\s+/))
         if (/^\d+$/.test(word)) out.push(Number(word));
     }

@@ -15,6 +15,17 @@ import { closeSync, openSync, readSync } from 'node:fs';
 const DEFAULT_CAP_BYTES = 1 << 20;
 const CHUNK_BYTES = 64 * 1024;
 
+/**
+ * A read may return less than asked before the end: a seq_file (most of
+ * /proc and every cgroup file) fills one kernel buffer of a page or more
+ * per read and stops before the record that would overflow it. A short
+ * read that ends well inside the first page cannot have stopped for that
+ * (no record of these files comes near 1 KiB), so it is the end of the
+ * file, and the read of 0 bytes that would confirm it is saved: half the
+ * read calls of a sample. Longer files are read until a read returns 0.
+ */
+const SHORT_READ_IS_END_BYTES = 3072;
+
 /** Reused by every read: safe because a read never yields midway. */
 const shared = Buffer.allocUnsafe(CHUNK_BYTES);
 
@@ -24,22 +35,33 @@ export function readTextSync(
 ): string {
   const fd = openSync(path, 'r');
   try {
-    // A read may return less than asked before the end (seq_file pages):
-    // only a read of 0 bytes says the file is done.
-    const limit = Math.min(CHUNK_BYTES, capBytes);
-    let used = 0;
-    for (;;) {
-      const got = readSync(fd, shared, used, limit - used, null);
-      if (got === 0) return shared.toString('utf8', 0, used);
-      used += got;
-      if (used === limit) break;
-    }
-    return used === capBytes
-      ? shared.toString('utf8', 0, used)
-      : readRest(fd, Buffer.from(shared.subarray(0, used)), capBytes);
+    return readOpenText(fd, capBytes);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reads an open kernel file from its start, whatever was read from it
+ * before: every read names its offset (pread), and the kernel builds a
+ * /proc or cgroup file afresh when it is read from offset 0. That is what
+ * lets a file be held open and read again each sample (host/held-files.ts).
+ */
+export function readOpenText(fd: number, capBytes = DEFAULT_CAP_BYTES): string {
+  const limit = Math.min(CHUNK_BYTES, capBytes);
+  let used = 0;
+  for (;;) {
+    const asked = limit - used;
+    const got = readSync(fd, shared, used, asked, used);
+    used += got;
+    if (got === 0 || (got < asked && used < SHORT_READ_IS_END_BYTES)) {
+      return shared.toString('utf8', 0, used);
+    }
+    if (used === limit) break;
+  }
+  return used === capBytes
+    ? shared.toString('utf8', 0, used)
+    : readRest(fd, Buffer.from(shared.subarray(0, used)), capBytes);
 }
 
 /** The rare file past one chunk (a large memory.stat or smaps). */
@@ -48,13 +70,16 @@ function readRest(fd: number, first: Buffer, capBytes: number): string {
   let total = first.length;
   while (total < capBytes) {
     const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, capBytes - total));
-    const got = readSync(fd, buffer, 0, buffer.length, null);
+    const got = readSync(fd, buffer, 0, buffer.length, total);
     if (got === 0) break;
     chunks.push(buffer.subarray(0, got));
     total += got;
   }
   return Buffer.concat(chunks, total).toString('utf8');
 }
+
+/** How a reader of kernel files gets one file's text. */
+export type ReadText = (path: string) => string;
 
 /** readTextSync behind a promise: errors reject rather than throw. */
 export function readText(

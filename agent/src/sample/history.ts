@@ -90,6 +90,8 @@ export class History {
   private lastRates = new Map<string, Rates>();
   /** Workloads turned away because maxWorkloads were present. */
   private turnedAway = 0;
+  /** The last tick whose search for a gone workload found none. */
+  private noneGoneAtTick = -1;
 
   constructor(options: HistoryOptions = {}) {
     this.capacity = options.capacity ?? DEFAULT_CAPACITY;
@@ -140,6 +142,12 @@ export class History {
     const slot = this.tick % this.capacity;
     this.timesMs[slot] = snapshot.takenAtMs;
 
+    // Everything present is marked seen before any newcomer is given room,
+    // so that room is only ever made by dropping a workload that is gone.
+    for (const reading of snapshot.workloads) {
+      const ring = this.rings.get(reading.workload.id);
+      if (ring !== undefined) ring.lastSeenTick = this.tick;
+    }
     const rates = new Map<string, Rates>();
     for (const reading of snapshot.workloads) {
       const ring = this.ringFor(reading.workload.id, snapshot, reading);
@@ -264,8 +272,14 @@ export class History {
     return ring;
   }
 
-  /** Drops the workload gone longest; false when none is gone. */
+  /**
+   * Drops the workload gone longest; false when none is gone. Once a tick
+   * finds none, it does not look again: with the history full of present
+   * workloads, each further newcomer is turned away at once instead of
+   * after a walk over every ring.
+   */
   private evictLongestGone(): boolean {
+    if (this.noneGoneAtTick === this.tick) return false;
     let oldest: [string, Ring] | undefined;
     for (const entry of this.rings) {
       const ring = entry[1];
@@ -274,7 +288,10 @@ export class History {
         oldest = entry;
       }
     }
-    if (oldest === undefined) return false;
+    if (oldest === undefined) {
+      this.noneGoneAtTick = this.tick;
+      return false;
+    }
     this.rings.delete(oldest[0]);
     return true;
   }

@@ -1,4 +1,5 @@
 import { readCgroupCounters } from '../host/cgroupfs.js';
+import { HeldFiles } from '../host/held-files.js';
 import type { ProcFs } from '../host/procfs.js';
 import { isGone, yieldToEventLoop } from '../host/read.js';
 import type { WorkloadSource } from '../discover/source.js';
@@ -33,6 +34,8 @@ const BATCH = 32;
 export interface SamplerOptions {
   /** Workloads read per call at most, lowest ids first; default: all. */
   readonly maxWorkloads?: number;
+  /** Files held open between samples at most; default: from the fd limit. */
+  readonly heldFiles?: number;
 }
 
 /**
@@ -51,13 +54,21 @@ export class Sampler {
   private readonly limits = new LimitCache();
   /** Whether the fall-back from PSS to RSS has been logged. */
   private rssNoted = false;
+  /** The files read every sample, held open from one sample to the next. */
+  private readonly files: HeldFiles;
+  private readonly readHeld: (path: string) => string;
+  /** /proc as the sampler reads it: through the held files. */
+  private readonly procfs: ProcFs;
 
   constructor(
-    private readonly procfs: ProcFs,
+    procfs: ProcFs,
     private readonly sources: readonly WorkloadSource[],
     private readonly log: Logger,
     options: SamplerOptions = {},
   ) {
+    this.files = new HeldFiles(options.heldFiles);
+    this.readHeld = (path) => this.files.read(path);
+    this.procfs = procfs.holding(this.readHeld);
     this.bound = new WorkloadBound(
       options.maxWorkloads ?? Number.POSITIVE_INFINITY,
       log,
@@ -70,6 +81,11 @@ export class Sampler {
         log.debug({ socket, err: String(error) }, 'guest metrics unavailable');
       },
     );
+  }
+
+  /** Lets go of the files held open; a later sample opens them again. */
+  close(): void {
+    this.files.close();
   }
 
   sample(): Promise<Snapshot> {
@@ -121,6 +137,8 @@ export class Sampler {
       new Set(workloads.flatMap((r) => r.workload.microvm?.guestSocket ?? [])),
     );
     this.limits.retain(new Set(workloads.map((r) => r.workload.id)));
+    // Files of workloads gone since the last sample are let go now.
+    this.files.sweep();
     return {
       takenAtMs: Date.now(),
       monotonicSeconds: performance.now() / 1000,
@@ -185,7 +203,7 @@ export class Sampler {
         return this.readMicroVm(workload, workload.microvm);
       }
       if (workload.cgroup === undefined) return undefined;
-      const counters = readCgroupCounters(workload.cgroup);
+      const counters = readCgroupCounters(workload.cgroup, this.readHeld);
       if (
         counters.cpuSeconds === undefined &&
         counters.memoryUsageBytes === undefined
