@@ -3,15 +3,17 @@ import { loadavg } from 'node:os';
 
 import type { Layout } from './host-tree.js';
 import { runGenerated } from './generated.js';
+import { runKernelFiles } from './kernel-files.js';
 import { runLibraries } from './libraries.js';
 import { runLive } from './live.js';
 
 /**
  * `npm run bench [-- SCENARIO...] [--sizes 10,100] [--layouts v2]
  *   [--scrapes 200] [--window 30] [--rounds 5] [--containers 20]
- *   [--cpu-prof]`
+ *   [--cgroups 200] [--cpu-prof]`
  *
- * Scenarios: generated (a), live (b), libraries (c); all three by default.
+ * Scenarios: generated (a), live (b), libraries (c), files (d); all four
+ * by default.
  * Each prints Markdown tables and writes JSON under bench/results/.
  */
 
@@ -24,11 +26,12 @@ const { values, positionals } = parseArgs({
     window: { type: 'string', default: '30' },
     rounds: { type: 'string', default: '5' },
     containers: { type: 'string', default: '20' },
+    cgroups: { type: 'string', default: '200' },
     'cpu-prof': { type: 'boolean', default: false },
   },
 });
 
-const SCENARIOS = ['generated', 'live', 'libraries'] as const;
+const SCENARIOS = ['generated', 'live', 'libraries', 'files'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function isScenario(name: string): name is Scenario {
@@ -64,7 +67,12 @@ for (const name of chosen) {
       containers: Number(values.containers),
       scrapes: Math.min(Number(values.scrapes), 50),
     });
-  } else {
+  } else if (name === 'libraries') {
     await runLibraries({ rounds: Number(values.rounds) });
+  } else {
+    await runKernelFiles({
+      cgroups: Number(values.cgroups),
+      rounds: Number(values.rounds),
+    });
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -52,6 +52,20 @@ describe('HeldFiles', () => {
     assert.equal(files.read(path), 'usage_usec 12345\n');
     assert.equal(files.size, 1);
     files.close();
+    assert.equal(files.size, 0);
+  });
+
+  it('says a held stored file is gone once deleted, and reads one written in its place', async () => {
+    const path = join(dir, 'memory.current');
+    await writeFile(path, '4096\n');
+    const files = new HeldFiles(10);
+    assert.equal(files.read(path), '4096\n');
+    // Replaced the way atomic writers do: a new file renamed over the old.
+    await writeFile(`${path}.new`, '8192\n');
+    await rename(`${path}.new`, path);
+    assert.equal(files.read(path), '8192\n');
+    await unlink(path);
+    assert.ok(isGone(thrown(() => files.read(path))));
     assert.equal(files.size, 0);
   });
 

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 
 import { readOpenText, readTextSync } from './read.js';
 
@@ -31,6 +31,12 @@ const RESERVED_DESCRIPTORS = 1024;
  * during one sample is closed by the next `sweep()`: nothing outlives its
  * workload by more than a sample.
  *
+ * A stored file (a fixture tree, the benchmark's generated host) keeps its
+ * content after it is deleted, so a held one is checked before each read:
+ * once unlinked, it is opened again by its path, which finds the file
+ * written in its place or says it is gone. Kernel files store nothing
+ * (they occupy no blocks) and need no such check.
+ *
  * Past the budget, files are read the ordinary way. When the process runs
  * out of descriptors anyway (EMFILE, ENFILE), every held file is let go
  * and the budget halved, so holding files never starves the server.
@@ -52,6 +58,10 @@ export class HeldFiles {
     if (entry !== undefined) {
       entry.generation = this.generation;
       try {
+        if (entry.stored && fstatSync(entry.fd).nlink === 0) {
+          this.release(path, entry);
+          return this.read(path);
+        }
         return readOpenText(entry.fd);
       } catch (error: unknown) {
         this.release(path, entry);
@@ -61,9 +71,10 @@ export class HeldFiles {
     if (this.held.size >= this.budget) return readTextSync(path);
     const fd = this.open(path);
     if (fd === undefined) return readTextSync(path);
-    const fresh: Held = { fd, generation: this.generation };
+    const fresh: Held = { fd, generation: this.generation, stored: false };
     this.held.set(path, fresh);
     try {
+      fresh.stored = fstatSync(fd).blocks > 0;
       return readOpenText(fd);
     } catch (error: unknown) {
       this.release(path, fresh);
@@ -109,6 +120,8 @@ export class HeldFiles {
 interface Held {
   readonly fd: number;
   generation: number;
+  /** On a disk or tmpfs, not made by the kernel when read. */
+  stored: boolean;
 }
 
 /**
