@@ -1,18 +1,21 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+
 import { after, before, describe, it } from 'node:test';
 
 import {
   detectLayout,
   layoutMode,
+  readCgroupCounters,
   readCgroupUsage,
   resolveCgroup,
   type CgroupLayout,
   type CgroupMode,
 } from '../../agent/src/host/cgroupfs.js';
 import { ProcFs } from '../../agent/src/host/procfs.js';
+import { readTextSync } from '../../agent/src/host/read.js';
 import {
   UNLIMITED,
   type CgroupLocation,
@@ -304,6 +307,46 @@ describe('readCgroupUsage on vanished or bare cgroups', () => {
     const dir = await mkdtemp(join(scratch, 'noblkio-'));
     const usage = readCgroupUsage({ version: 1, dirs: { blkio: dir } });
     assert.equal(usage.blockReadBytes, undefined);
+  });
+
+  it('stops trying a v1 blkio file the kernel was found not to have', async () => {
+    const dirs = await Promise.all(
+      ['throttle-a-', 'throttle-b-'].map((p) => mkdtemp(join(scratch, p))),
+    );
+    for (const dir of dirs) {
+      await writeFile(
+        join(dir, 'blkio.throttle.io_service_bytes_recursive'),
+        '8:0 Read 4096\n8:0 Write 512\nTotal 4608\n',
+      );
+    }
+    const asked: string[] = [];
+    const read = (path: string): string => {
+      asked.push(basename(path));
+      return readTextSync(path);
+    };
+    const absent = new Set<string>();
+    for (const dir of dirs) {
+      const counters = readCgroupCounters(
+        { version: 1, dirs: { blkio: dir } },
+        read,
+        absent,
+      );
+      assert.equal(counters.blockReadBytes, 4096);
+      assert.equal(counters.blockWriteBytes, 512);
+    }
+    assert.deepEqual(asked, [
+      'blkio.io_service_bytes_recursive',
+      'blkio.throttle.io_service_bytes_recursive',
+      'blkio.throttle.io_service_bytes_recursive',
+    ]);
+    assert.deepEqual([...absent], ['blkio.io_service_bytes_recursive']);
+  });
+
+  it('learns nothing from a blkio dir that is gone', () => {
+    const absent = new Set<string>();
+    const dir = join(scratch, 'never-made');
+    readCgroupCounters({ version: 1, dirs: { blkio: dir } }, undefined, absent);
+    assert.equal(absent.size, 0);
   });
 
   it('keeps usage when inactive_file is not below it', async () => {

@@ -168,6 +168,13 @@ function readIn(
   }
 }
 
+/** The v1 block I/O files, most preferred first. */
+const V1_BLKIO_FILES = [
+  'blkio.io_service_bytes_recursive',
+  'blkio.throttle.io_service_bytes_recursive',
+  'blkio.throttle.io_service_bytes',
+] as const;
+
 function mapped<T>(
   text: string | undefined,
   parse: (text: string) => T,
@@ -201,9 +208,10 @@ export type CgroupLimits = Pick<
 export function readCgroupCounters(
   location: CgroupLocation,
   read: ReadText = readTextSync,
+  absentBlkioFiles?: Set<string>,
 ): CgroupCounters {
   return location.version === 1
-    ? countersV1(location.dirs, read)
+    ? countersV1(location.dirs, read, absentBlkioFiles)
     : countersV2(location.dir, read);
 }
 
@@ -222,12 +230,13 @@ export function readCgroupUsage(location: CgroupLocation): WorkloadUsage {
 function countersV1(
   dirs: Partial<Record<Controller, string>>,
   read: ReadText,
+  absentBlkioFiles: Set<string> | undefined,
 ): CgroupCounters {
   const usageNs = readIn(dirs.cpuacct, 'cpuacct.usage', read);
   const memUsage = readIn(dirs.memory, 'memory.usage_in_bytes', read);
   const memStat = readIn(dirs.memory, 'memory.stat', read);
   const pids = readIn(dirs.pids, 'pids.current', read);
-  const blkio = readV1Blkio(dirs.blkio, read);
+  const blkio = readV1Blkio(dirs.blkio, read, absentBlkioFiles);
 
   const stat = mapped(memStat, (t) => parseFlatKeyed('memory.stat', t));
   // Hierarchical totals first: they include child cgroups.
@@ -272,21 +281,33 @@ function limitsV1(dirs: Partial<Record<Controller, string>>): CgroupLimits {
  * v1 block I/O: the CFQ/BFQ-independent `blkio.io_service_bytes_recursive`
  * where the kernel fills it, else the throttle policy's counters, which
  * every v1 kernel keeps (the same order containerd's cgroups library uses).
+ *
+ * Kernels without CFQ or BFQ (every kernel since 5.0 unless BFQ is loaded)
+ * have no `blkio.io_service_bytes_recursive` in any cgroup. A caller that
+ * passes `absentBlkioFiles` has the files learnt missing skipped from then
+ * on, instead of one failed open per container per sample; a file counts
+ * as missing once a later one is found in the same cgroup. (Were BFQ
+ * loaded later, the throttle counters would go on being read: they count
+ * the same bytes at the block layer.)
  */
 function readV1Blkio(
   dir: string | undefined,
   read: ReadText,
+  absentBlkioFiles: Set<string> | undefined,
 ): BlockBytes | undefined {
-  for (const file of [
-    'blkio.io_service_bytes_recursive',
-    'blkio.throttle.io_service_bytes_recursive',
-    'blkio.throttle.io_service_bytes',
-  ]) {
+  const missing: string[] = [];
+  for (const file of V1_BLKIO_FILES) {
+    if (absentBlkioFiles?.has(file) === true) continue;
     const text = readIn(dir, file, read);
-    const bytes = mapped(text, (t) => parseBlkioServiceBytes(file, t));
+    if (text === undefined) {
+      missing.push(file);
+      continue;
+    }
+    for (const name of missing) absentBlkioFiles?.add(name);
+    const bytes = parseBlkioServiceBytes(file, text);
     if (bytes !== undefined) return bytes;
     // An existing but empty throttle file means no I/O yet: zeros.
-    if (text !== undefined && file.startsWith('blkio.throttle')) {
+    if (file.startsWith('blkio.throttle')) {
       return { readBytes: 0, writeBytes: 0 };
     }
   }

@@ -57,6 +57,8 @@ export class Sampler {
   /** The files read every sample, held open from one sample to the next. */
   private readonly files: HeldFiles;
   private readonly readHeld: (path: string) => string;
+  /** v1 block I/O files this kernel was found not to have. */
+  private readonly absentBlkioFiles = new Set<string>();
   /** /proc as the sampler reads it: through the held files. */
   private readonly procfs: ProcFs;
 
@@ -203,7 +205,11 @@ export class Sampler {
         return this.readMicroVm(workload, workload.microvm);
       }
       if (workload.cgroup === undefined) return undefined;
-      const counters = readCgroupCounters(workload.cgroup, this.readHeld);
+      const counters = readCgroupCounters(
+        workload.cgroup,
+        this.readHeld,
+        this.absentBlkioFiles,
+      );
       if (
         counters.cpuSeconds === undefined &&
         counters.memoryUsageBytes === undefined
