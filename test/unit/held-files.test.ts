@@ -166,6 +166,7 @@ describe('HeldFiles', () => {
 describe('heldFileBudget', () => {
   it('leaves a reserve below the soft descriptor limit, up to a maximum', () => {
     assert.equal(heldFileBudget(limits('4096')), 3072);
+    assert.equal(heldFileBudget(limits('5120')), MAX_HELD_FILES);
     assert.equal(heldFileBudget(limits('1048576')), MAX_HELD_FILES);
     assert.equal(heldFileBudget(limits('unlimited')), MAX_HELD_FILES);
     assert.equal(heldFileBudget(limits('1024')), 0);
