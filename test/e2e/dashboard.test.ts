@@ -198,7 +198,12 @@ describe('the dashboard in Chromium', () => {
       .allTextContents();
     assert.equal(idleCells[10], String(idleJson?.usage.pids));
 
-    const header = await page.locator('#host-facts').textContent();
+    // The host facts are read on the first request for them (loading
+    // systeminformation and running lscpu), so they may fill in after the
+    // table does.
+    const facts = page.locator('#host-facts');
+    await facts.filter({ hasText: 'Kernel' }).waitFor({ timeout: WAIT_MS });
+    const header = await facts.textContent();
     assert.match(header ?? '', /Kernel/);
     assert.match(header ?? '', /Docker \d+\.\d+/);
     await screenshot(page, 'overview');
