@@ -6,6 +6,7 @@ import {
   readCgroupCounters,
 } from '../agent/src/host/cgroupfs.js';
 import { HeldFiles } from '../agent/src/host/held-files.js';
+import { ProcFs } from '../agent/src/host/procfs.js';
 import { isDenied, isGone, readTextSync } from '../agent/src/host/read.js';
 import type { CgroupLocation, Controller } from '../agent/src/model.js';
 import { fixed, markdownTable, median, writeResult } from './measure.js';
@@ -16,8 +17,10 @@ import { fixed, markdownTable, median, writeResult } from './measure.js';
  * this host's real cgroup tree it makes empty cgroups and reads each one's
  * counters the way the sampler does, once opening, reading and closing
  * every file and once through files held open (host/held-files.ts); then
- * the same for the /proc files of the running processes. Needs root to
- * make cgroups; cleans up after itself.
+ * the same for the /proc files of the running processes. Also the kernel
+ * memory a held cgroup file costs: slab and vmalloc before and after
+ * holding every file of the made cgroups. Needs root to make cgroups;
+ * cleans up after itself.
  */
 
 export interface KernelFilesOptions {
@@ -47,8 +50,10 @@ export async function runKernelFiles(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   const made = await makeCgroups(options.cgroups);
+  let kernelMemory: KernelMemory | undefined;
   try {
     if (made.locations.length > 0) {
+      kernelMemory = heldKernelMemory(made.locations);
       rows.push(
         measure(
           `cgroup counters (${made.mode}), per cgroup`,
@@ -95,8 +100,36 @@ export async function runKernelFiles(
       ]),
     ),
   );
-  await writeResult('kernel-files', { options, rows });
+  if (kernelMemory !== undefined) {
+    console.log(
+      `\nKernel memory (Slab + VmallocUsed) while ${String(kernelMemory.files)} ` +
+        `cgroup files were held: ${fixed(kernelMemory.bytesPerFile / 1024)} KiB a file`,
+    );
+  }
+  await writeResult('kernel-files', { options, rows, kernelMemory });
   return rows;
+}
+
+interface KernelMemory {
+  readonly files: number;
+  readonly bytesPerFile: number;
+}
+
+/** What holding every counter file of the given cgroups costs the kernel. */
+function heldKernelMemory(locations: readonly CgroupLocation[]): KernelMemory {
+  const procfs = new ProcFs('/proc');
+  const kernelBytes = (): number => {
+    const meminfo = procfs.meminfo();
+    return (meminfo.get('Slab') ?? 0) + (meminfo.get('VmallocUsed') ?? 0);
+  };
+  const held = new HeldFiles();
+  const before = kernelBytes();
+  for (const location of locations)
+    readCgroupCounters(location, (path) => held.read(path));
+  const after = kernelBytes();
+  const files = held.size;
+  held.close();
+  return { files, bytesPerFile: (after - before) / files };
 }
 
 /**

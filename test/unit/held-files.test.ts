@@ -55,7 +55,7 @@ describe('HeldFiles', () => {
     assert.equal(files.size, 0);
   });
 
-  it('says a held stored file is gone once deleted, and reads one written in its place', async () => {
+  it('reads a stored file written in place of a held one, and says gone once deleted', async () => {
     const path = join(dir, 'memory.current');
     await writeFile(path, '4096\n');
     const files = new HeldFiles(10);

@@ -5,7 +5,7 @@ import { readOpenText, readTextSync } from './read.js';
 /**
  * At most this many files are held open, whatever the descriptor limit.
  * Each held /proc or cgroup file keeps a kernel read buffer and its file
- * structures, about 5.6 KiB measured (README, Performance), charged to the
+ * structures, 5.3-5.6 KiB measured (bench scenario d), charged to the
  * agent's memory cgroup: 4,096 files cost about 22 MiB and cover some 600
  * containers; past that, files are read the ordinary way, so that a dense
  * host cannot push the agent over a container memory limit.
@@ -23,8 +23,7 @@ const RESERVED_DESCRIPTORS = 1024;
  * reads them again from offset 0, instead of an open and a close per file
  * per second. The open was the costliest step of a sample: a path walk
  * through the cgroup or /proc tree and, for a cgroup file, a fresh kernel
- * read buffer each time (README, Performance). Netdata's collectors hold
- * their /proc files open the same way.
+ * read buffer each time (README, Performance).
  *
  * What a held file tells when its subject is gone is what a fresh open
  * would: a cgroup removed answers ENODEV, an exited process ESRCH, and the
@@ -57,29 +56,26 @@ export class HeldFiles {
   /** The file's whole text, read through a held descriptor where allowed. */
   read(path: string): string {
     const entry = this.held.get(path);
-    if (entry !== undefined) {
+    if (entry !== undefined && !(entry.stored && unlinked(entry.fd))) {
       entry.generation = this.generation;
       try {
-        if (entry.stored && fstatSync(entry.fd).nlink === 0) {
-          this.release(path, entry);
-          return this.read(path);
-        }
         return readOpenText(entry.fd);
       } catch (error: unknown) {
-        this.release(path, entry);
+        this.release(path, entry.fd);
         throw error;
       }
     }
+    // A stored file deleted or replaced since it was opened: by its path.
+    if (entry !== undefined) this.release(path, entry.fd);
     if (this.held.size >= this.budget) return readTextSync(path);
     const fd = this.open(path);
     if (fd === undefined) return readTextSync(path);
-    const fresh: Held = { fd, generation: this.generation, stored: false };
-    this.held.set(path, fresh);
     try {
-      fresh.stored = fstatSync(fd).blocks > 0;
+      const stored = fstatSync(fd).blocks > 0;
+      this.held.set(path, { fd, generation: this.generation, stored });
       return readOpenText(fd);
     } catch (error: unknown) {
-      this.release(path, fresh);
+      this.release(path, fd);
       throw error;
     }
   }
@@ -87,13 +83,13 @@ export class HeldFiles {
   /** Closes every file not read since the last sweep. */
   sweep(): void {
     for (const [path, entry] of this.held)
-      if (entry.generation !== this.generation) this.release(path, entry);
+      if (entry.generation !== this.generation) this.release(path, entry.fd);
     this.generation += 1;
   }
 
   /** Closes every held file. */
   close(): void {
-    for (const [path, entry] of this.held) this.release(path, entry);
+    for (const [path, entry] of this.held) this.release(path, entry.fd);
   }
 
   private open(path: string): number | undefined {
@@ -108,10 +104,10 @@ export class HeldFiles {
     }
   }
 
-  private release(path: string, entry: Held): void {
+  private release(path: string, fd: number): void {
     this.held.delete(path);
     try {
-      closeSync(entry.fd);
+      closeSync(fd);
     } catch {
       // Closing a descriptor of a vanished file cannot fail in a way that
       // matters; the descriptor is gone either way.
@@ -123,7 +119,7 @@ interface Held {
   readonly fd: number;
   generation: number;
   /** On a disk or tmpfs, not made by the kernel when read. */
-  stored: boolean;
+  readonly stored: boolean;
 }
 
 /**
@@ -145,6 +141,15 @@ export function heldFileBudget(
   const limit = Number(soft);
   if (!Number.isSafeInteger(limit)) return 0;
   return Math.max(0, Math.min(MAX_HELD_FILES, limit - RESERVED_DESCRIPTORS));
+}
+
+/** Whether an open file has been deleted (an fstat that fails counts). */
+function unlinked(fd: number): boolean {
+  try {
+    return fstatSync(fd).nlink === 0;
+  } catch {
+    return true;
+  }
 }
 
 function ownLimits(): string | undefined {

@@ -34,8 +34,6 @@ const BATCH = 32;
 export interface SamplerOptions {
   /** Workloads read per call at most, lowest ids first; default: all. */
   readonly maxWorkloads?: number;
-  /** Files held open between samples at most; default: from the fd limit. */
-  readonly heldFiles?: number;
 }
 
 /**
@@ -55,8 +53,8 @@ export class Sampler {
   /** Whether the fall-back from PSS to RSS has been logged. */
   private rssNoted = false;
   /** The files read every sample, held open from one sample to the next. */
-  private readonly files: HeldFiles;
-  private readonly readHeld: (path: string) => string;
+  private readonly files = new HeldFiles();
+  private readonly readHeld = (path: string): string => this.files.read(path);
   /** v1 block I/O files this kernel was found not to have. */
   private readonly absentBlkioFiles = new Set<string>();
   /** /proc as the sampler reads it: through the held files. */
@@ -68,8 +66,6 @@ export class Sampler {
     private readonly log: Logger,
     options: SamplerOptions = {},
   ) {
-    this.files = new HeldFiles(options.heldFiles);
-    this.readHeld = (path) => this.files.read(path);
     this.procfs = procfs.holding(this.readHeld);
     this.bound = new WorkloadBound(
       options.maxWorkloads ?? Number.POSITIVE_INFINITY,
